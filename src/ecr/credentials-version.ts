@@ -1,0 +1,13 @@
+import { createHash } from "node:crypto";
+import type { V1Secret } from "@kubernetes/client-node";
+
+/**
+ * A short fingerprint of a credential secret's data: changes when the credentials change, not when only
+ * labels or annotations do. Tokens and pull secrets record it so a rotation re-mints and a restart does not.
+ */
+export function credentialsVersion(secret: V1Secret): string {
+  const data = secret.data ?? {};
+  const hash = createHash("sha256");
+  for (const key of Object.keys(data).sort()) hash.update(`${key}\u0000${data[key] ?? ""}\u0000`);
+  return hash.digest("hex").slice(0, 16);
+}

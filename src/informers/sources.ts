@@ -1,0 +1,134 @@
+import type { CoreV1Api, KubeConfig, V1Namespace, V1Secret } from "@kubernetes/client-node";
+import type { Clock } from "../clock.ts";
+import { registryHostOfCredentialSecret } from "../ecr/credentials.ts";
+import { credentialsVersion } from "../ecr/credentials-version.ts";
+import { parseRegistryHost } from "../ecr/registry-host.ts";
+import { callOptions } from "../kube/api.ts";
+import { MANAGED_SELECTOR } from "../reconcilers/pull-secret.ts";
+import { requestedRegistries } from "../reconcilers/namespace-reconciler.ts";
+import { Informer, type InformerLogger, type InformerObserver } from "./informer.ts";
+
+/** The index of namespaces by the registries they ask for. */
+export const BY_REGISTRY = "registry";
+
+export interface SourcesOptions {
+  readonly kubeConfig: KubeConfig;
+  readonly core: CoreV1Api;
+  readonly clock: Clock;
+  readonly hostNamespace: string;
+  readonly credentialsSecretPrefix: string;
+  /** Queues a namespace for reconcile. */
+  readonly enqueue: (namespace: string) => void;
+  /** A registry's credential secret appeared, changed its data, or was deleted. */
+  readonly credentialsChanged: (registry: string) => void;
+  readonly observer?: InformerObserver;
+  readonly logger?: InformerLogger;
+  readonly listTimeoutMs?: number;
+}
+
+/** The three informers eatr runs. There is never a cluster-wide informer on all Secrets. */
+export interface Sources {
+  readonly namespaces: Informer<V1Namespace>;
+  /** Secrets in the host namespace (credential secrets are picked from it by name). */
+  readonly credentials: Informer<V1Secret>;
+  /** Pull secrets carrying app.kubernetes.io/managed-by=eatr, in every namespace. */
+  readonly managedSecrets: Informer<V1Secret>;
+  /** The names of namespaces that ask for a registry. */
+  namespacesUsing(registry: string): string[];
+  all(): Informer<V1Namespace | V1Secret>[];
+}
+
+/** Fingerprint of what a namespace event can change for eatr: its registry labels and whether it is active. */
+function relevant(ns: V1Namespace): string {
+  const labels = Object.entries(ns.metadata?.labels ?? {})
+    .filter(([k]) => parseRegistryHost(k) !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : 1));
+  return JSON.stringify([labels, ns.status?.phase ?? "", ns.metadata?.deletionTimestamp !== undefined]);
+}
+
+/**
+ * Builds the informers and wires their handlers to keys: a namespace event queues that namespace (only
+ * when its registry labels or phase changed); a managed secret event queues its namespace; a credential
+ * secret event reports its registry. Handlers do nothing else.
+ */
+export function createSources(o: SourcesOptions): Sources {
+  const timeout = callOptions(o.listTimeoutMs ?? 60_000);
+  const nameOf = (obj: { metadata?: { name?: string } }) => obj.metadata?.name ?? "";
+  const namespaceOf = (obj: { metadata?: { namespace?: string } }) => obj.metadata?.namespace ?? "";
+
+  const namespaces = new Informer<V1Namespace>({
+    name: "namespaces",
+    kubeConfig: o.kubeConfig,
+    path: "/api/v1/namespaces",
+    list: (sel) => o.core.listNamespace(sel, timeout),
+    clock: o.clock,
+    indexers: { [BY_REGISTRY]: (ns) => requestedRegistries(ns).map((r) => r.host) },
+    handlers: {
+      onAdd: (ns) => {
+        o.enqueue(nameOf(ns));
+      },
+      onUpdate: (old, cur) => {
+        if (relevant(old) !== relevant(cur)) o.enqueue(nameOf(cur));
+      },
+    },
+    ...(o.observer ? { observer: o.observer } : {}),
+    ...(o.logger ? { logger: o.logger } : {}),
+  });
+
+  const credentialRegistry = (s: V1Secret) =>
+    registryHostOfCredentialSecret(o.credentialsSecretPrefix, nameOf(s));
+  const credentials = new Informer<V1Secret>({
+    name: "credentials",
+    kubeConfig: o.kubeConfig,
+    path: `/api/v1/namespaces/${encodeURIComponent(o.hostNamespace)}/secrets`,
+    list: (sel) => o.core.listNamespacedSecret({ namespace: o.hostNamespace, ...sel }, timeout),
+    clock: o.clock,
+    handlers: {
+      onAdd: (s) => {
+        const registry = credentialRegistry(s);
+        if (registry !== undefined) o.credentialsChanged(registry);
+      },
+      onUpdate: (old, cur) => {
+        const registry = credentialRegistry(cur);
+        if (registry !== undefined && credentialsVersion(old) !== credentialsVersion(cur))
+          o.credentialsChanged(registry);
+      },
+      onDelete: (s) => {
+        const registry = credentialRegistry(s);
+        if (registry !== undefined) o.credentialsChanged(registry);
+      },
+    },
+    ...(o.observer ? { observer: o.observer } : {}),
+    ...(o.logger ? { logger: o.logger } : {}),
+  });
+
+  const managedSecrets = new Informer<V1Secret>({
+    name: "managed-secrets",
+    kubeConfig: o.kubeConfig,
+    path: "/api/v1/secrets",
+    labelSelector: MANAGED_SELECTOR,
+    list: (sel) => o.core.listSecretForAllNamespaces(sel, timeout),
+    clock: o.clock,
+    handlers: {
+      onAdd: (s) => {
+        o.enqueue(namespaceOf(s));
+      },
+      onUpdate: (_old, cur) => {
+        o.enqueue(namespaceOf(cur));
+      },
+      onDelete: (s) => {
+        o.enqueue(namespaceOf(s));
+      },
+    },
+    ...(o.observer ? { observer: o.observer } : {}),
+    ...(o.logger ? { logger: o.logger } : {}),
+  });
+
+  return {
+    namespaces,
+    credentials,
+    managedSecrets,
+    namespacesUsing: (registry) => namespaces.byIndex(BY_REGISTRY, registry).map(nameOf),
+    all: () => [namespaces, credentials, managedSecrets] as Informer<V1Namespace | V1Secret>[],
+  };
+}

@@ -1,0 +1,70 @@
+import type {
+  ConfigurationOptions,
+  Middleware as PromiseMiddleware,
+  RequestContext,
+  ResponseContext,
+} from "@kubernetes/client-node";
+
+/**
+ * Per-call options for client-node API methods: bound the request by timeoutMs (client-node has no default
+ * timeout) and optionally set the Content-Type (patches default to JSON Patch).
+ */
+export function callOptions(timeoutMs: number, contentType?: string): ConfigurationOptions {
+  const middleware: PromiseMiddleware = {
+    pre: (ctx: RequestContext) => {
+      ctx.setSignal(AbortSignal.timeout(timeoutMs));
+      if (contentType !== undefined) ctx.setHeaderParam("Content-Type", contentType);
+      return Promise.resolve(ctx);
+    },
+    post: (res: ResponseContext) => Promise.resolve(res),
+  };
+  // The object-parameter API wraps promise middleware itself; its declared type says otherwise.
+  return { middleware: [middleware], middlewareMergeStrategy: "append" } as unknown as ConfigurationOptions;
+}
+
+interface ApiErrorShape {
+  code?: number;
+  statusCode?: number;
+  body?: unknown;
+}
+
+/** The HTTP status of a client-node API error, if it has one. */
+export function statusOf(err: unknown): number | undefined {
+  const e = err as ApiErrorShape | undefined;
+  return typeof e?.code === "number" ? e.code : typeof e?.statusCode === "number" ? e.statusCode : undefined;
+}
+
+/** The Kubernetes Status object carried by an API error (body is a JSON string in client-node 2.x). */
+export function statusBody(err: unknown): {
+  reason?: string;
+  message?: string;
+  details?: { causes?: { reason?: string }[] };
+} {
+  const body = (err as ApiErrorShape | undefined)?.body;
+  if (typeof body === "string") {
+    try {
+      return JSON.parse(body) as ReturnType<typeof statusBody>;
+    } catch {
+      return {};
+    }
+  }
+  return typeof body === "object" && body !== null ? body : {};
+}
+
+/** True for the API's refusal to create objects in a namespace being deleted. */
+export function isNamespaceTerminating(err: unknown): boolean {
+  const s = statusBody(err);
+  return (
+    statusOf(err) === 403 &&
+    (s.details?.causes?.some((c) => c.reason === "NamespaceTerminating") === true ||
+      (s.message ?? "").includes("because it is being terminated"))
+  );
+}
+
+/** A short, secret-free description of an API error: status, reason and the server's message. */
+export function describeApiError(err: unknown): string {
+  const status = statusOf(err);
+  if (status === undefined) return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+  const s = statusBody(err);
+  return `HTTP ${status}${s.reason ? ` ${s.reason}` : ""}${s.message ? `: ${s.message}` : ""}`;
+}

@@ -1,0 +1,112 @@
+import { collectDefaultMetrics, Counter, Gauge, Registry } from "prom-client";
+
+/**
+ * eatr's own metrics, on one prom-client Registry per controller instance (never the global one). The
+ * work queue and reconcile metrics are registered on the same registry by src/queue.
+ */
+export class ControllerMetrics {
+  readonly registry: Registry;
+  /** The seed's counter: pull secrets created or updated (one per successful write), by namespace and name. */
+  readonly secretsCreated: Counter<"namespace" | "name">;
+  /** The seed's counter: registry tokens renewed (a cached token replaced by a fresh one from ECR). */
+  readonly secretRenewals: Counter;
+  readonly ecrTokenRequests: Counter<"registry" | "result">;
+  readonly tokenExpiry: Gauge<"registry">;
+  readonly pullSecretWrites: Counter<"operation" | "result">;
+  readonly pullSecretConflicts: Counter<"namespace">;
+  readonly credentialErrors: Counter<"registry" | "reason">;
+  readonly informerSynced: Gauge<"informer">;
+  readonly informerHealthy: Gauge<"informer">;
+  readonly informerWatchErrors: Counter<"informer">;
+  readonly informerRelists: Counter<"informer">;
+
+  constructor(registry: Registry = new Registry()) {
+    this.registry = registry;
+    const registers = [registry];
+    collectDefaultMetrics({ register: registry });
+    this.secretsCreated = new Counter({
+      name: "secrets_created_total",
+      help: "Number of pull secrets created or updated (new or renewed), by namespace and secret name.",
+      labelNames: ["namespace", "name"],
+      registers,
+    });
+    this.secretRenewals = new Counter({
+      name: "secret_renewals_total",
+      help: "Number of registry token renewals: a cached ECR token replaced by a fresh one, after which every namespace using the registry is rewritten.",
+      registers,
+    });
+    this.ecrTokenRequests = new Counter({
+      name: "eatr_ecr_token_requests_total",
+      help: "ECR GetAuthorizationToken calls by registry and result (success, throttled, invalid_credentials, error).",
+      labelNames: ["registry", "result"],
+      registers,
+    });
+    this.tokenExpiry = new Gauge({
+      name: "eatr_registry_token_expiry_timestamp_seconds",
+      help: "Expiry of the cached ECR token of each registry, as a Unix timestamp in seconds.",
+      labelNames: ["registry"],
+      registers,
+    });
+    this.pullSecretWrites = new Counter({
+      name: "eatr_pull_secret_writes_total",
+      help: "Pull secret API writes by operation (create, update, delete) and result (success, already_exists, conflict, not_found, error).",
+      labelNames: ["operation", "result"],
+      registers,
+    });
+    this.pullSecretConflicts = new Counter({
+      name: "eatr_pull_secret_conflicts_total",
+      help: "Reconciles that found a secret of the pull secret's name not managed by eatr (left untouched), by namespace.",
+      labelNames: ["namespace"],
+      registers,
+    });
+    this.credentialErrors = new Counter({
+      name: "eatr_credential_errors_total",
+      help: "Reconciles that could not use a registry's credential secret, by registry and reason (missing, invalid).",
+      labelNames: ["registry", "reason"],
+      registers,
+    });
+    this.informerSynced = new Gauge({
+      name: "eatr_informer_synced",
+      help: "1 once the informer's cache has been filled by its first list.",
+      labelNames: ["informer"],
+      registers,
+    });
+    this.informerHealthy = new Gauge({
+      name: "eatr_informer_healthy",
+      help: "1 while the informer's last list or watch succeeded, 0 while it retries after an error.",
+      labelNames: ["informer"],
+      registers,
+    });
+    this.informerWatchErrors = new Counter({
+      name: "eatr_informer_watch_errors_total",
+      help: "List or watch failures, each followed by a backoff, by informer.",
+      labelNames: ["informer"],
+      registers,
+    });
+    this.informerRelists = new Counter({
+      name: "eatr_informer_relists_total",
+      help: "Full lists (the first one, and each after a 410 Gone or an error), by informer.",
+      labelNames: ["informer"],
+      registers,
+    });
+  }
+}
+
+/** Classifies an ECR error for the result label. */
+export function ecrResult(err: unknown): "throttled" | "invalid_credentials" | "error" {
+  const name = err instanceof Error ? err.name : "";
+  if (name === "ThrottlingException" || name === "TooManyRequestsException") return "throttled";
+  if (
+    [
+      "UnrecognizedClientException",
+      "InvalidSignatureException",
+      "InvalidClientTokenId",
+      "AccessDeniedException",
+      "ExpiredTokenException",
+      "SignatureDoesNotMatch",
+    ].includes(name)
+  ) {
+    return "invalid_credentials";
+  }
+  return "error";
+}

@@ -1,0 +1,107 @@
+import type { CoreV1Api, V1Secret } from "@kubernetes/client-node";
+import type { Clock } from "../clock.ts";
+import { callOptions, statusOf } from "../kube/api.ts";
+import { BucketRateLimiter } from "../queue/rate-limiter.ts";
+
+export type WriteOperation = "create" | "update" | "delete";
+export type WriteResult = "success" | "error" | "already_exists" | "conflict" | "not_found";
+
+export interface SecretWriterOptions {
+  readonly core: CoreV1Api;
+  readonly clock: Clock;
+  /** Client-side limit on sustained writes per second, and the burst above it. */
+  readonly qps: number;
+  readonly burst: number;
+  /** The field manager recorded by the API server for our writes. */
+  readonly fieldManager: string;
+  readonly timeoutMs?: number;
+  /** Told of every write attempt and its result (for metrics). */
+  readonly observe?: (operation: WriteOperation, result: WriteResult) => void;
+}
+
+/**
+ * The only place pull secrets are written. Every write is rate-limited client-side (a token bucket, like
+ * client-go's QPS/burst), bounded by a timeout, and carries our field manager. Updates are optimistic
+ * (resourceVersion); deletes are guarded by uid and resourceVersion so a secret replaced meanwhile is kept.
+ */
+export class SecretWriter {
+  private readonly o: SecretWriterOptions & { timeoutMs: number };
+  private readonly bucket: BucketRateLimiter;
+
+  constructor(options: SecretWriterOptions) {
+    this.o = { timeoutMs: 15_000, ...options };
+    this.bucket = new BucketRateLimiter({ qps: options.qps, burst: options.burst, clock: options.clock });
+  }
+
+  async create(secret: V1Secret): Promise<V1Secret> {
+    return this.run("create", () =>
+      this.o.core.createNamespacedSecret(
+        { namespace: namespaceOf(secret), body: secret, fieldManager: this.o.fieldManager },
+        callOptions(this.o.timeoutMs),
+      ),
+    );
+  }
+
+  async update(secret: V1Secret): Promise<V1Secret> {
+    return this.run("update", () =>
+      this.o.core.replaceNamespacedSecret(
+        {
+          name: secret.metadata?.name ?? "",
+          namespace: namespaceOf(secret),
+          body: secret,
+          fieldManager: this.o.fieldManager,
+        },
+        callOptions(this.o.timeoutMs),
+      ),
+    );
+  }
+
+  async delete(secret: V1Secret): Promise<void> {
+    const preconditions: { uid?: string; resourceVersion?: string } = {};
+    if (secret.metadata?.uid !== undefined) preconditions.uid = secret.metadata.uid;
+    if (secret.metadata?.resourceVersion !== undefined)
+      preconditions.resourceVersion = secret.metadata.resourceVersion;
+    await this.run("delete", () =>
+      this.o.core.deleteNamespacedSecret(
+        { name: secret.metadata?.name ?? "", namespace: namespaceOf(secret), body: { preconditions } },
+        callOptions(this.o.timeoutMs),
+      ),
+    );
+  }
+
+  /** Reads one secret directly from the API server (for names the managed-secret cache cannot see). */
+  async read(namespace: string, name: string): Promise<V1Secret | undefined> {
+    try {
+      return await this.o.core.readNamespacedSecret({ name, namespace }, callOptions(this.o.timeoutMs));
+    } catch (err) {
+      if (statusOf(err) === 404) return undefined;
+      throw err;
+    }
+  }
+
+  private async run<T>(operation: WriteOperation, call: () => Promise<T>): Promise<T> {
+    const wait = this.bucket.when();
+    if (wait > 0) await new Promise<void>((resolve) => this.o.clock.setTimeout(resolve, wait));
+    try {
+      const out = await call();
+      this.o.observe?.(operation, "success");
+      return out;
+    } catch (err) {
+      const status = statusOf(err);
+      const result: WriteResult =
+        status === 409
+          ? operation === "create"
+            ? "already_exists"
+            : "conflict"
+          : status === 404
+            ? "not_found"
+            : "error";
+      this.o.observe?.(operation, result);
+      throw err;
+    }
+  }
+}
+
+function namespaceOf(secret: V1Secret): string {
+  return secret.metadata?.namespace ?? "";
+}
