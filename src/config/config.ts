@@ -1,0 +1,99 @@
+import { formatDuration } from "./duration.ts";
+import { OPTIONS, type Settings } from "./schema.ts";
+
+export type LogLevel = "info" | "debug";
+
+/** The validated configuration eatr runs with. Durations are milliseconds. Frozen. */
+export interface Config {
+  /** Maximum age of a cached ECR token before it is refreshed (> 0). */
+  readonly authTokenRenewalIntervalMs: number;
+  /** Refresh a token when less than this remains before it expires (>= 0). */
+  readonly tokenSafetyMarginMs: number;
+  /** Credential secrets are named `<prefix>-<registry host>`. */
+  readonly awsCredentialsSecretPrefix: string;
+  /** Namespace holding the credential secrets (a DNS-1123 label). */
+  readonly hostNamespace: string;
+  /** How often every cached namespace is re-queued; 0 disables. */
+  readonly informersResyncIntervalMs: number;
+  /** Kubeconfig path; "" means in-cluster. */
+  readonly kubeconfig: string;
+  /** 0..10. */
+  readonly loggingVerbosityLevel: number;
+  /** Derived from loggingVerbosityLevel: 0-5 info, 6 and above debug. */
+  readonly logLevel: LogLevel;
+  /** 0..65535; 0 picks a free port. */
+  readonly port: number;
+  /** >= 0. */
+  readonly shutdownGracePeriodMs: number;
+  /** http(s) URL of the ECR API; "" means the SDK's regional endpoint. */
+  readonly ecrEndpoint: string;
+  /** Concurrent reconciles, 1..64. */
+  readonly workers: number;
+  /** Sustained API writes per second, > 0. */
+  readonly kubeApiQps: number;
+  /** API write burst, >= 1. */
+  readonly kubeApiBurst: number;
+  /** The config file that was read, or "" when none was. */
+  readonly configFile: string;
+}
+
+/** Verbosity levels at or above this log at debug level (the original eatr's rule). */
+const DEBUG_VERBOSITY = 6;
+
+/** Builds the frozen Config from validated settings. */
+export function toConfig(settings: Settings, configFile: string): Config {
+  return Object.freeze({
+    authTokenRenewalIntervalMs: settings.authTokenRenewalInterval,
+    tokenSafetyMarginMs: settings.tokenSafetyMargin,
+    awsCredentialsSecretPrefix: settings.awsCredentialsSecretPrefix,
+    hostNamespace: settings.hostNamespace,
+    informersResyncIntervalMs: settings.informersResyncInterval,
+    kubeconfig: settings.kubeconfig,
+    loggingVerbosityLevel: settings.loggingVerbosityLevel,
+    logLevel: settings.loggingVerbosityLevel >= DEBUG_VERBOSITY ? "debug" : "info",
+    port: settings.port,
+    shutdownGracePeriodMs: settings.shutdownGracePeriod,
+    ecrEndpoint: settings.ecrEndpoint,
+    workers: settings.workers,
+    kubeApiQps: settings.kubeApiQps,
+    kubeApiBurst: settings.kubeApiBurst,
+    configFile,
+  });
+}
+
+function settingsOf(config: Config): Settings {
+  return {
+    authTokenRenewalInterval: config.authTokenRenewalIntervalMs,
+    tokenSafetyMargin: config.tokenSafetyMarginMs,
+    awsCredentialsSecretPrefix: config.awsCredentialsSecretPrefix,
+    hostNamespace: config.hostNamespace,
+    informersResyncInterval: config.informersResyncIntervalMs,
+    kubeconfig: config.kubeconfig,
+    loggingVerbosityLevel: config.loggingVerbosityLevel,
+    port: config.port,
+    shutdownGracePeriod: config.shutdownGracePeriodMs,
+    ecrEndpoint: config.ecrEndpoint,
+    workers: config.workers,
+    kubeApiQps: config.kubeApiQps,
+    kubeApiBurst: config.kubeApiBurst,
+  };
+}
+
+/**
+ * The configuration as a plain object safe to log: keyed by config-file key, durations written as
+ * Go durations ("6h"), options marked sensitive replaced by "[redacted]".
+ */
+export function redactedConfig(config: Config): Record<string, string | number> {
+  const settings = settingsOf(config);
+  const out: Record<string, string | number> = {};
+  for (const option of OPTIONS) {
+    const value = settings[option.key];
+    if (option.sensitive === true) out[option.key] = "[redacted]";
+    else if (option.format.typeName === "duration" && typeof value === "number") {
+      out[option.key] = formatDuration(value);
+    } else out[option.key] = value;
+  }
+  out.logLevel = config.logLevel;
+  out.configFile = config.configFile;
+  return out;
+}

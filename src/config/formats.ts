@@ -1,0 +1,208 @@
+import convict from "convict";
+import { formatDuration, parseDuration } from "./duration.ts";
+
+/** The outcome of reading one setting's text: its value, or what the text should have looked like. */
+export type Parsed<T> =
+  { readonly ok: true; readonly value: T } | { readonly ok: false; readonly expected: string };
+
+/**
+ * How one kind of setting is written and read. Every source (flag, env var, config file, default)
+ * supplies text; `parse` is the single place that turns it into a value or rejects it.
+ */
+export interface ValueFormat<T extends number | string> {
+  /** The convict format name. */
+  readonly name: string;
+  /** The value's kind as shown in help, e.g. "duration". */
+  readonly typeName: string;
+  /** The JavaScript type of a parsed value. */
+  readonly valueType: T extends number ? "number" : "string";
+  /** What a valid value looks like, completing "expected ...". */
+  readonly expected: string;
+  parse(text: string): Parsed<T>;
+}
+
+/** Timers in Node overflow (and fire at once) above 2^31-1 ms, so no duration may exceed it. */
+export const MAX_DURATION_MS = 2 ** 31 - 1;
+
+const ok = <T>(value: T): Parsed<T> => ({ ok: true, value });
+const fail = <T>(expected: string): Parsed<T> => ({ ok: false, expected });
+
+const DURATION_EXAMPLE = "a duration like 20s, 6h or 1h30m";
+
+function durationFormat(name: string, allowZero: boolean): ValueFormat<number> {
+  return {
+    name,
+    typeName: "duration",
+    valueType: "number",
+    expected: DURATION_EXAMPLE,
+    parse(text) {
+      let ms: number;
+      try {
+        ms = parseDuration(text);
+      } catch {
+        return fail(DURATION_EXAMPLE);
+      }
+      if (allowZero ? ms < 0 : ms <= 0) {
+        return fail(
+          allowZero
+            ? "a duration of 0 or more, like 0, 3s or 1h30m"
+            : "a duration above 0, like 20s, 6h or 1h30m",
+        );
+      }
+      if (ms > MAX_DURATION_MS) return fail(`a duration of at most ${formatDuration(MAX_DURATION_MS)}`);
+      return ok(ms);
+    },
+  };
+}
+
+/** A Go-style duration of zero or more (see parseDuration), in milliseconds. */
+export const duration = durationFormat("duration", true);
+
+/** A Go-style duration above zero, in milliseconds. */
+export const positiveDuration = durationFormat("positive-duration", false);
+
+const INTEGER = /^[+-]?\d+$/;
+
+/** A whole number within [min, max], written in decimal (Go's strconv.Atoi syntax). */
+export function integerFormat(
+  name: string,
+  min: number,
+  max: number,
+  expected?: string,
+): ValueFormat<number> {
+  const wanted =
+    expected ??
+    (max === Number.MAX_SAFE_INTEGER ? `an integer of at least ${min}` : `an integer from ${min} to ${max}`);
+  return {
+    name,
+    typeName: "int",
+    valueType: "number",
+    expected: wanted,
+    parse(text) {
+      if (!INTEGER.test(text)) return fail(wanted);
+      const value = Number(text);
+      return Number.isSafeInteger(value) && value >= min && value <= max ? ok(value) : fail(wanted);
+    },
+  };
+}
+
+/** A TCP port; 0 asks the operating system for a free one. */
+export const tcpPort = integerFormat("tcp-port", 0, 65535, "a port number from 0 to 65535");
+
+const DECIMAL = /^\+?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+
+/** A decimal number above zero, e.g. a rate per second. */
+export const positiveNumber: ValueFormat<number> = {
+  name: "positive-number",
+  typeName: "number",
+  valueType: "number",
+  expected: "a number above 0, like 50 or 2.5",
+  parse(text) {
+    const value = DECIMAL.test(text) ? Number(text) : NaN;
+    return Number.isFinite(value) && value > 0 ? ok(value) : fail(this.expected);
+  },
+};
+
+const DNS_LABEL = /^[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?$/;
+
+/** A DNS-1123 label, the form of a Kubernetes namespace name. */
+export const dnsLabel: ValueFormat<string> = {
+  name: "dns-1123-label",
+  typeName: "string",
+  valueType: "string",
+  expected:
+    "a DNS-1123 label (at most 63 lowercase letters, digits or '-', starting and ending with a letter or digit)",
+  parse(text) {
+    return DNS_LABEL.test(text) ? ok(text) : fail(this.expected);
+  },
+};
+
+/** Longest prefix that still leaves room for "-<registry host>" in a 253-character object name. */
+const MAX_PREFIX_LENGTH = 180;
+const DNS_SUBDOMAIN = /^[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*$/;
+
+/** The start of a Secret name `<prefix>-<registry host>`: a DNS-1123 subdomain of at most 180 characters. */
+export const secretNamePrefix: ValueFormat<string> = {
+  name: "secret-name-prefix",
+  typeName: "string",
+  valueType: "string",
+  expected: `a DNS-1123 subdomain (lowercase letters, digits, '-' or '.', starting and ending with a letter or digit) of at most ${MAX_PREFIX_LENGTH} characters`,
+  parse(text) {
+    return text.length <= MAX_PREFIX_LENGTH && DNS_SUBDOMAIN.test(text) ? ok(text) : fail(this.expected);
+  },
+};
+
+/** Any file path; empty means "not set". */
+export const filePath: ValueFormat<string> = {
+  name: "file-path",
+  typeName: "string",
+  valueType: "string",
+  expected: "a file path, or empty",
+  parse: (text) => ok(text),
+};
+
+/** An http(s) URL without credentials, or empty for "not set". */
+export const endpointUrl: ValueFormat<string> = {
+  name: "endpoint-url",
+  typeName: "url",
+  valueType: "string",
+  expected: "an http or https URL like https://api.ecr.eu-west-1.amazonaws.com, or empty",
+  parse(text) {
+    if (text === "") return ok(text);
+    const url = URL.parse(text);
+    if (url === null || (url.protocol !== "http:" && url.protocol !== "https:") || url.hostname === "") {
+      return fail(this.expected);
+    }
+    if (url.username !== "" || url.password !== "") {
+      return fail("a URL without a user name or password (it is logged at startup)");
+    }
+    return ok(text);
+  },
+};
+
+/** A convict format with both hooks present. */
+export interface ConvictFormat extends convict.Format {
+  readonly name: string;
+  coerce(value: unknown): unknown;
+  validate(value: unknown): void;
+}
+
+/**
+ * Adapts a ValueFormat to convict. coerce keeps text it cannot read unchanged, so that validate (not
+ * coerce, which convict calls outside validation) reports it with the format's own message.
+ */
+export function toConvictFormat(format: ValueFormat<number> | ValueFormat<string>): ConvictFormat {
+  return {
+    name: format.name,
+    coerce(value: unknown): unknown {
+      if (typeof value !== "string") return value;
+      const parsed = format.parse(value);
+      return parsed.ok ? parsed.value : value;
+    },
+    validate(value: unknown): void {
+      // Numbers only come from a successful coerce; strings are (re)checked here.
+      if (format.valueType === "number" && typeof value === "number") return;
+      if (typeof value === "string") {
+        const parsed = format.parse(value);
+        if (parsed.ok && format.valueType === "string") return;
+        throw new Error(`expected ${parsed.ok ? format.expected : parsed.expected}`);
+      }
+      throw new Error(`expected ${format.expected}`);
+    },
+  };
+}
+
+/**
+ * Registers the formats with convict. convict keeps formats in a process-wide table; registering the
+ * same definitions again is harmless, so callers may do it on every load. Two different formats with
+ * one name would silently replace each other there, so that is an error.
+ */
+export function registerConvictFormats(formats: Iterable<ValueFormat<number> | ValueFormat<string>>): void {
+  const byName = new Map<string, ValueFormat<number> | ValueFormat<string>>();
+  for (const format of formats) {
+    const seen = byName.get(format.name);
+    if (seen !== undefined && seen !== format) throw new Error(`two config formats are named ${format.name}`);
+    byName.set(format.name, format);
+  }
+  for (const format of byName.values()) convict.addFormat(toConvictFormat(format));
+}

@@ -1,0 +1,143 @@
+import { readFileSync } from "node:fs";
+import convict from "convict";
+import { toConfig, type Config } from "./config.ts";
+import { readConfigFile, type ConfigFileContents } from "./config-file.ts";
+import { ConfigError, valueProblem, type Origin } from "./config-error.ts";
+import { parseFlags, type ParsedFlags } from "./flags.ts";
+import { registerConvictFormats } from "./formats.ts";
+import { helpText, versionText } from "./help.ts";
+import {
+  CONFIG_FILE_OPTION,
+  convictSchema,
+  isOptionKey,
+  OPTION_SPECS,
+  OPTIONS,
+  type OptionKey,
+  type Settings,
+} from "./schema.ts";
+
+export interface LoadConfigOptions {
+  /** Command-line arguments after the program name (process.argv.slice(2)). */
+  readonly argv: readonly string[];
+  /** Environment variables; the loader never reads process.env itself. */
+  readonly env: Readonly<Record<string, string | undefined>>;
+  /** Returns a file's text or throws; defaults to reading it from disk as UTF-8. */
+  readonly readFile?: (path: string) => string;
+  /** Shown by --version. */
+  readonly version?: string;
+}
+
+export type LoadResult =
+  | { readonly kind: "run"; readonly config: Config }
+  | { readonly kind: "help"; readonly text: string }
+  | { readonly kind: "version"; readonly text: string };
+
+const VALUE_FLAGS: ReadonlySet<string> = new Set([...OPTIONS.map((o) => o.flag), CONFIG_FILE_OPTION.flag]);
+const NO_FILE: ConfigFileContents = { settings: new Map(), problems: [] };
+
+const readUtf8 = (path: string): string => readFileSync(path, "utf8");
+
+/**
+ * Works out the configuration from flags, env vars, a config file and defaults, in that order of
+ * precedence. Returns help or version text when asked for it (even alongside bad flags). Throws a
+ * ConfigError listing every problem found; has no other effect than reading the config file.
+ */
+export function loadConfig(options: LoadConfigOptions): LoadResult {
+  const flags = parseFlags(options.argv, VALUE_FLAGS);
+  if (flags.help) return { kind: "help", text: helpText() };
+  if (flags.version) return { kind: "version", text: versionText(options.version) };
+
+  const { path: filePath, origin: fileOrigin } = configFilePath(flags, options.env);
+  const file = filePath === "" ? NO_FILE : readConfigFile(filePath, fileOrigin, options.readFile ?? readUtf8);
+  const env = envSources(options.env);
+
+  registerConvictFormats(OPTIONS.map((o) => o.format));
+  // convict reads only the env object given here (each value under the setting's primary variable
+  // name) and, with `args: []`, never process.argv.
+  const convictEnv = Object.fromEntries(OPTIONS.map((o) => [o.env, env.get(o.key)?.text]));
+  const settings = convict<Settings>(convictSchema(), { env: convictEnv, args: [] });
+  // load() re-applies env vars over the file; flags are set last, so they win over both.
+  settings.load(Object.fromEntries([...file.settings].map(([key, setting]) => [key, setting.text])));
+  for (const option of OPTIONS) {
+    const flag = flags.values.get(option.flag);
+    const key: string = option.key;
+    if (flag !== undefined) settings.set(key, flag.text);
+  }
+
+  const problems = [...flags.problems, ...file.problems];
+  try {
+    settings.validate({ allowed: "strict" });
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    problems.push(...message.split("\n").map((line) => explain(line, { flags, env, file, filePath })));
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return { kind: "run", config: toConfig(settings.getProperties(), filePath) };
+}
+
+function configFilePath(
+  flags: ParsedFlags,
+  env: LoadConfigOptions["env"],
+): { readonly path: string; readonly origin: Origin } {
+  const flag = flags.values.get(CONFIG_FILE_OPTION.flag);
+  if (flag !== undefined) return { path: flag.text, origin: { kind: "flag", spelling: flag.spelling } };
+  const fromEnv = env[CONFIG_FILE_OPTION.env];
+  if (fromEnv !== undefined) return { path: fromEnv, origin: { kind: "env", name: CONFIG_FILE_OPTION.env } };
+  return { path: "", origin: { kind: "default" } };
+}
+
+/** Where each setting's env value came from: its own variable, or else its fallback (KUBECONFIG). */
+function envSources(
+  env: LoadConfigOptions["env"],
+): Map<OptionKey, { readonly name: string; readonly text: string }> {
+  const chosen = new Map<OptionKey, { name: string; text: string }>();
+  for (const option of OPTIONS) {
+    for (const name of option.envFallback === undefined ? [option.env] : [option.env, option.envFallback]) {
+      const text = env[name];
+      if (text !== undefined) {
+        chosen.set(option.key, { name, text });
+        break;
+      }
+    }
+  }
+  return chosen;
+}
+
+interface Sources {
+  readonly flags: ParsedFlags;
+  readonly env: ReadonlyMap<OptionKey, { readonly name: string; readonly text: string }>;
+  readonly file: ConfigFileContents;
+  readonly filePath: string;
+}
+
+/** The source that supplied a setting's value, by precedence, with the value as written there. */
+function sourceOf(key: OptionKey, sources: Sources): { origin: Origin; written: unknown; text: string } {
+  const option = OPTION_SPECS[key];
+  const flag = sources.flags.values.get(option.flag);
+  if (flag !== undefined) {
+    return { origin: { kind: "flag", spelling: flag.spelling }, written: flag.text, text: flag.text };
+  }
+  const env = sources.env.get(key);
+  if (env !== undefined) {
+    return { origin: { kind: "env", name: env.name }, written: env.text, text: env.text };
+  }
+  const file = sources.file.settings.get(key);
+  if (file !== undefined) {
+    return { origin: { kind: "file", path: sources.filePath, key }, written: file.written, text: file.text };
+  }
+  return { origin: { kind: "default" }, written: option.default, text: option.default };
+}
+
+/**
+ * Turns one line of convict's validation error ("port: expected ...: value was ...") into our message,
+ * naming the source of the value. A line about no known setting is kept as it is.
+ */
+function explain(line: string, sources: Sources): string {
+  const key = /^(\w+): /.exec(line)?.[1];
+  if (key === undefined || !isOptionKey(key)) return line;
+  const option = OPTION_SPECS[key];
+  const { origin, written, text } = sourceOf(key, sources);
+  const parsed = option.format.parse(text);
+  const expected = parsed.ok ? option.format.expected : parsed.expected;
+  return valueProblem(option.flag, origin, written, expected, option.sensitive);
+}
