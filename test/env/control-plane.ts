@@ -31,6 +31,7 @@ import { stringify as toYaml } from "yaml";
 import {
   isAlive,
   own,
+  runs,
   spawnServer,
   startOrphanWatchdog,
   stopGroup,
@@ -264,6 +265,8 @@ export interface ControlPlaneState {
   pgids: number[];
   /** Paths to remove after the processes are gone (read by the orphan watchdog). */
   paths: string[];
+  /** The servers' executables: a pid that runs neither is a recycled pid, never signalled. */
+  commands: string[];
 }
 
 interface ServerState {
@@ -600,7 +603,7 @@ class ControlPlaneHandle implements ControlPlane {
         } catch {
           // keep the last known state
         }
-        return [lastKnown.apiServer.pid, lastKnown.etcd.pid];
+        return [lastKnown.apiServer, lastKnown.etcd].filter((s) => runs(s.pid, s.command)).map((s) => s.pid);
       },
       paths: () => lastKnown.paths,
       stop: () => this.stop(),
@@ -678,7 +681,7 @@ class ControlPlaneHandle implements ControlPlane {
 
   async detach(): Promise<ControlPlaneState> {
     const state = this.state();
-    if (state.watchdogPid && state.watchdogPid > 0 && isAlive(state.watchdogPid)) {
+    if (state.watchdogPid && state.watchdogPid > 0 && runs(state.watchdogPid, process.execPath)) {
       process.kill(state.watchdogPid, "SIGTERM");
     }
     state.ownerPid = null;
@@ -704,9 +707,12 @@ class ControlPlaneHandle implements ControlPlane {
       this.unown?.();
       return; // already stopped by someone else
     }
-    await stopGroup(state.apiServer.pid, 10_000, this.children.get(state.apiServer.pid)?.child);
-    await stopGroup(state.etcd.pid, 10_000, this.children.get(state.etcd.pid)?.child);
-    if (state.watchdogPid && state.watchdogPid > 0 && isAlive(state.watchdogPid)) {
+    for (const server of [state.apiServer, state.etcd]) {
+      const child = this.children.get(server.pid)?.child;
+      // Our own child cannot be a recycled pid; for others, check what the pid runs.
+      if (child || runs(server.pid, server.command)) await stopGroup(server.pid, 10_000, child);
+    }
+    if (state.watchdogPid && state.watchdogPid > 0 && runs(state.watchdogPid, process.execPath)) {
       try {
         process.kill(state.watchdogPid, "SIGTERM");
       } catch {
@@ -723,7 +729,8 @@ class ControlPlaneHandle implements ControlPlane {
     if (await this.restartViaOwner(state)) return;
     const old = state.apiServer;
     this.log(`restarting kube-apiserver (pid ${old.pid}) on ${state.server}`);
-    await stopGroup(old.pid, 10_000, this.children.get(old.pid)?.child);
+    const oldChild = this.children.get(old.pid)?.child;
+    if (oldChild || runs(old.pid, old.command)) await stopGroup(old.pid, 10_000, oldChild);
     await writeFile(old.logFile, `\n----- restart at ${new Date().toISOString()} -----\n`, { flag: "a" });
     const server = spawnServer(old.command, old.args, old.logFile);
     if (server.pid < 0) throw new Error(`kube-apiserver did not start: ${await server.exited}`);
@@ -886,6 +893,7 @@ export async function startControlPlane(opts: StartOptions = {}): Promise<Contro
       etcd: { pid: etcd.pid, command: binaries.etcd, args: etcdArgs, logFile: etcdLog },
       pgids: [api.pid, etcd.pid],
       paths: [dir, etcdDataDir],
+      commands: [binaries.kubeApiServer, binaries.etcd],
     };
     writeStateSync(stateFile, state);
     handle.track(etcd);

@@ -238,27 +238,51 @@ const WATCHDOG_SOURCE = `
 const fs = require("node:fs");
 const [ownerPid, stateFile] = [Number(process.argv[1]), process.argv[2]];
 const alive = (pid) => { try { process.kill(pid, 0); return true; } catch (e) { return e.code === "EPERM"; } };
+const argv0 = (pid) => { try { return fs.readFileSync("/proc/" + pid + "/cmdline", "utf8").split("\\0")[0]; } catch { return null; } };
+const ours = (pgid, commands) => !commands || commands.includes(argv0(pgid));
 const kill = (pgid, sig) => { try { process.kill(-pgid, sig); } catch { try { process.kill(pgid, sig); } catch {} } };
-const read = () => { try { return JSON.parse(fs.readFileSync(stateFile, "utf8")); } catch { return null; } };
+const read = () => { try { return JSON.parse(fs.readFileSync(stateFile, "utf8")); } catch (e) { return e.code === "ENOENT" ? "gone" : null; } };
 let last = read();
 const timer = setInterval(() => {
   const now = read();
+  if (now === "gone") process.exit(0); // stopped and cleaned up already
   if (now) last = now;
   if (alive(ownerPid)) return;
   clearInterval(timer);
-  if (!last) return;
-  for (const pgid of last.pgids ?? []) kill(pgid, "SIGTERM");
+  if (!last || last === "gone") return;
+  const pgids = (last.pgids ?? []).filter((pgid) => ours(pgid, last.commands));
+  for (const pgid of pgids) kill(pgid, "SIGTERM");
   setTimeout(() => {
-    for (const pgid of last.pgids ?? []) kill(pgid, "SIGKILL");
+    for (const pgid of pgids) kill(pgid, "SIGKILL");
     for (const p of last.paths ?? []) { try { fs.rmSync(p, { recursive: true, force: true }); } catch {} }
   }, 3000);
 }, 1000);
 `;
 
+/** True when `pid` runs `command` (argv[0] as spawned), so a recycled pid is never signalled. */
+export function runs(pid: number, command: string): boolean {
+  if (!procfsMounted()) return isAlive(pid); // cannot tell: trust the pid
+  try {
+    return readFileSync(`/proc/${String(pid)}/cmdline`, "utf8").split("\0")[0] === command;
+  } catch {
+    return false; // no such process
+  }
+}
+
+function procfsMounted(): boolean {
+  try {
+    readFileSync("/proc/self/stat");
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Starts a tiny detached node process that, once `ownerPid` is gone, kills the process groups and
- * removes the paths listed in `stateFile` ({ "pgids": number[], "paths": string[] }, re-read every
- * second so restarts are followed). Returns its pid; stop it with process.kill(pid) when done.
+ * removes the paths listed in `stateFile` ({ "pgids": number[], "paths": string[], "commands"?:
+ * string[] }, re-read every second so restarts are followed; with `commands`, a pgid whose leader runs
+ * none of them is left alone: a recycled pid). It exits by itself once `stateFile` is removed. Returns its pid; stop it with process.kill(pid) when done.
  */
 export function startOrphanWatchdog(ownerPid: number, stateFile: string): number {
   const child = spawn(process.execPath, ["-e", WATCHDOG_SOURCE, String(ownerPid), stateFile], {
