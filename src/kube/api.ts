@@ -1,25 +1,28 @@
-import type {
-  ConfigurationOptions,
-  Middleware as PromiseMiddleware,
-  RequestContext,
-  ResponseContext,
+import {
+  Observable,
+  type ConfigurationOptions,
+  type ObservableMiddleware,
+  type RequestContext,
+  type ResponseContext,
 } from "@kubernetes/client-node";
 
 /**
  * Per-call options for client-node API methods: bound the request by timeoutMs (client-node has no default
  * timeout) and optionally set the Content-Type (patches default to JSON Patch).
  */
-export function callOptions(timeoutMs: number, contentType?: string): ConfigurationOptions {
-  const middleware: PromiseMiddleware = {
+export function callOptions(
+  timeoutMs: number,
+  contentType?: string,
+): ConfigurationOptions<ObservableMiddleware> {
+  const middleware: ObservableMiddleware = {
     pre: (ctx: RequestContext) => {
       ctx.setSignal(AbortSignal.timeout(timeoutMs));
       if (contentType !== undefined) ctx.setHeaderParam("Content-Type", contentType);
-      return Promise.resolve(ctx);
+      return new Observable(Promise.resolve(ctx));
     },
-    post: (res: ResponseContext) => Promise.resolve(res),
+    post: (res: ResponseContext) => new Observable(Promise.resolve(res)),
   };
-  // The object-parameter API wraps promise middleware itself; its declared type says otherwise.
-  return { middleware: [middleware], middlewareMergeStrategy: "append" } as unknown as ConfigurationOptions;
+  return { middleware: [middleware], middlewareMergeStrategy: "append" };
 }
 
 interface ApiErrorShape {
