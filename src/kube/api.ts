@@ -13,7 +13,7 @@ import {
 export function callOptions(
   timeoutMs: number,
   contentType?: string,
-): ConfigurationOptions<ObservableMiddleware> {
+): ConfigurationOptions {
   const middleware: ObservableMiddleware = {
     pre: (ctx: RequestContext) => {
       ctx.setSignal(AbortSignal.timeout(timeoutMs));
