@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { DelayingQueue } from "../../../src/queue/delaying-queue.ts";
 import { FakeClock } from "../../support/fake-clock.ts";
-import { isSettled } from "./helpers.ts";
+import { isSettled, resolvedNow } from "./helpers.ts";
 
 void describe("DelayingQueue", () => {
   void it("adds a key once its delay has passed, not before", async () => {
@@ -16,7 +16,7 @@ void describe("DelayingQueue", () => {
     clock.advance(1);
     assert.equal(q.len(), 1);
     assert.equal(q.waitingLen(), 0);
-    assert.equal(await q.get(), "a");
+    assert.equal(await resolvedNow(q.get()), "a");
   });
 
   void it("adds at once when the delay is zero or negative", () => {
@@ -62,7 +62,10 @@ void describe("DelayingQueue", () => {
     assert.equal(q.len(), 1);
     clock.advance(1000);
     assert.equal(q.len(), 3);
-    assert.deepEqual([await q.get(), await q.get(), await q.get()], ["a", "b", "c"]);
+    assert.deepEqual(
+      [await resolvedNow(q.get()), await resolvedNow(q.get()), await resolvedNow(q.get())],
+      ["a", "b", "c"],
+    );
     assert.equal(clock.pendingTimers(), 0);
   });
 
@@ -73,7 +76,7 @@ void describe("DelayingQueue", () => {
     q.addAfter("a", 10);
     assert.equal(await isSettled(next), false);
     clock.advance(10);
-    assert.equal(await next, "a");
+    assert.equal(await resolvedNow(next), "a");
   });
 
   void it("waits out delays longer than one timer can hold", () => {
@@ -100,7 +103,7 @@ void describe("DelayingQueue", () => {
     q.addAfter("b", 10);
     clock.advance(1000);
     assert.equal(q.len(), 0);
-    assert.equal(await q.get(), undefined);
+    assert.equal(await resolvedNow(q.get()), undefined);
   });
 
   void it("rejects a delay that is not a number", () => {

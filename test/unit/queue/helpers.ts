@@ -1,3 +1,4 @@
+import assert from "node:assert/strict";
 import type { Registry } from "prom-client";
 
 /** Lets every queued promise callback run (one macrotask turn). No clock moves; nothing sleeps. */
@@ -54,4 +55,13 @@ export async function isSettled(promise: Promise<unknown>): Promise<boolean> {
   );
   await flush();
   return settled;
+}
+
+/** The value promise has resolved with by now (after a flush); fails instead of waiting forever. */
+export async function resolvedNow<T>(promise: Promise<T>): Promise<T> {
+  let result: { value: T } | undefined;
+  void promise.then((value) => (result = { value }));
+  await flush();
+  if (result === undefined) assert.fail("expected the promise to have resolved by now");
+  return result.value;
 }

@@ -4,6 +4,7 @@ import type { RateLimiter } from "../../../src/queue/rate-limiter.ts";
 import { ItemExponentialFailureRateLimiter } from "../../../src/queue/rate-limiter.ts";
 import { RateLimitingQueue } from "../../../src/queue/rate-limiting-queue.ts";
 import { FakeClock } from "../../support/fake-clock.ts";
+import { resolvedNow } from "./helpers.ts";
 
 /** A limiter that fails the test if asked anything. */
 const forbiddenLimiter: RateLimiter = {
@@ -23,7 +24,7 @@ void describe("RateLimitingQueue", () => {
     assert.equal(q.len(), 0);
     clock.advance(1);
     assert.equal(q.len(), 1, "the default limiter's first backoff is 5 ms");
-    assert.equal(await q.get(), "a");
+    assert.equal(await resolvedNow(q.get()), "a");
     q.done("a");
 
     q.addRateLimited("a");

@@ -4,7 +4,7 @@ import { Registry } from "prom-client";
 import { PrometheusWorkqueueMetrics } from "../../../src/queue/metrics.ts";
 import { WorkQueue } from "../../../src/queue/work-queue.ts";
 import { FakeClock } from "../../support/fake-clock.ts";
-import { isSettled } from "./helpers.ts";
+import { isSettled, resolvedNow } from "./helpers.ts";
 
 void describe("WorkQueue", () => {
   void it("hands keys out in the order they were added", async () => {
@@ -13,9 +13,9 @@ void describe("WorkQueue", () => {
     q.add("b");
     q.add("c");
     assert.equal(q.len(), 3);
-    assert.equal(await q.get(), "a");
-    assert.equal(await q.get(), "b");
-    assert.equal(await q.get(), "c");
+    assert.equal(await resolvedNow(q.get()), "a");
+    assert.equal(await resolvedNow(q.get()), "b");
+    assert.equal(await resolvedNow(q.get()), "c");
     assert.equal(q.len(), 0);
   });
 
@@ -25,29 +25,29 @@ void describe("WorkQueue", () => {
     q.add("ns/b");
     q.add("ns/a");
     assert.equal(q.len(), 2);
-    assert.equal(await q.get(), "ns/a");
-    assert.equal(await q.get(), "ns/b");
+    assert.equal(await resolvedNow(q.get()), "ns/a");
+    assert.equal(await resolvedNow(q.get()), "ns/b");
     assert.equal(q.len(), 0);
   });
 
   void it("never hands out a key that is being processed", async () => {
     const q = new WorkQueue({ clock: new FakeClock() });
     q.add("a");
-    assert.equal(await q.get(), "a");
+    assert.equal(await resolvedNow(q.get()), "a");
     q.add("a");
     q.add("a");
     assert.equal(q.len(), 0, "a key added while processing is not queued");
     const next = q.get();
     assert.equal(await isSettled(next), false, "a second worker must not receive the key in flight");
     q.done("a");
-    assert.equal(await next, "a", "done re-enqueues the key dirtied during processing, once");
+    assert.equal(await resolvedNow(next), "a", "done re-enqueues the key dirtied during processing, once");
     assert.equal(q.len(), 0);
   });
 
   void it("does not re-enqueue a key on done when nobody added it meanwhile", async () => {
     const q = new WorkQueue({ clock: new FakeClock() });
     q.add("a");
-    assert.equal(await q.get(), "a");
+    assert.equal(await resolvedNow(q.get()), "a");
     q.done("a");
     assert.equal(q.len(), 0);
     q.done("a"); // a stray done is harmless
@@ -57,12 +57,12 @@ void describe("WorkQueue", () => {
   void it("lets other keys through while one is processing", async () => {
     const q = new WorkQueue({ clock: new FakeClock() });
     q.add("a");
-    assert.equal(await q.get(), "a");
+    assert.equal(await resolvedNow(q.get()), "a");
     q.add("a");
     q.add("b");
-    assert.equal(await q.get(), "b");
+    assert.equal(await resolvedNow(q.get()), "b");
     q.done("a");
-    assert.equal(await q.get(), "a");
+    assert.equal(await resolvedNow(q.get()), "a");
   });
 
   void it("makes get() wait for the next add", async () => {
@@ -72,8 +72,8 @@ void describe("WorkQueue", () => {
     assert.equal(await isSettled(first), false);
     q.add("a");
     q.add("b");
-    assert.equal(await first, "a");
-    assert.equal(await second, "b");
+    assert.equal(await resolvedNow(first), "a");
+    assert.equal(await resolvedNow(second), "b");
   });
 
   void it("releases waiting getters with undefined on shutdown and ignores later adds", async () => {
@@ -82,26 +82,26 @@ void describe("WorkQueue", () => {
     assert.equal(q.shuttingDown(), false);
     q.shutDown();
     assert.equal(q.shuttingDown(), true);
-    assert.deepEqual(await Promise.all(waiters), [undefined, undefined]);
+    assert.deepEqual(await resolvedNow(Promise.all(waiters)), [undefined, undefined]);
     q.add("a");
     assert.equal(q.len(), 0);
-    assert.equal(await q.get(), undefined);
+    assert.equal(await resolvedNow(q.get()), undefined);
   });
 
   void it("still hands out keys queued before shutdown, then undefined", async () => {
     const q = new WorkQueue({ clock: new FakeClock() });
     q.add("a");
     q.shutDown();
-    assert.equal(await q.get(), "a");
-    assert.equal(await q.get(), undefined);
+    assert.equal(await resolvedNow(q.get()), "a");
+    assert.equal(await resolvedNow(q.get()), undefined);
   });
 
   void it("shutDownWithDrain resolves only once in-flight keys are done", async () => {
     const q = new WorkQueue({ clock: new FakeClock() });
     q.add("a");
     q.add("b");
-    assert.equal(await q.get(), "a");
-    assert.equal(await q.get(), "b");
+    assert.equal(await resolvedNow(q.get()), "a");
+    assert.equal(await resolvedNow(q.get()), "b");
     const drained = q.shutDownWithDrain();
     assert.equal(q.shuttingDown(), true);
     q.done("a");
