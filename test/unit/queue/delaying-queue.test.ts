@@ -4,8 +4,8 @@ import { DelayingQueue } from "../../../src/queue/delaying-queue.ts";
 import { FakeClock } from "../../support/fake-clock.ts";
 import { isSettled, resolvedNow } from "./helpers.ts";
 
-void describe("DelayingQueue", () => {
-  void it("adds a key once its delay has passed, not before", async () => {
+describe("DelayingQueue", () => {
+  it("adds a key once its delay has passed, not before", async () => {
     const clock = new FakeClock();
     const q = new DelayingQueue({ clock });
     q.addAfter("a", 100);
@@ -19,7 +19,7 @@ void describe("DelayingQueue", () => {
     assert.equal(await resolvedNow(q.get()), "a");
   });
 
-  void it("adds at once when the delay is zero or negative", () => {
+  it("adds at once when the delay is zero or negative", () => {
     const clock = new FakeClock();
     const q = new DelayingQueue({ clock });
     q.addAfter("zero", 0);
@@ -29,7 +29,7 @@ void describe("DelayingQueue", () => {
     assert.equal(clock.pendingTimers(), 0);
   });
 
-  void it("keeps the earliest ready time when a key is added after a shorter delay", () => {
+  it("keeps the earliest ready time when a key is added after a shorter delay", () => {
     const clock = new FakeClock();
     const q = new DelayingQueue({ clock });
     q.addAfter("a", 100);
@@ -40,7 +40,7 @@ void describe("DelayingQueue", () => {
     assert.equal(q.waitingLen(), 0, "the later entry is gone, not left behind");
   });
 
-  void it("keeps the earliest ready time when a key is added after a longer delay", () => {
+  it("keeps the earliest ready time when a key is added after a longer delay", () => {
     const clock = new FakeClock();
     const q = new DelayingQueue({ clock });
     q.addAfter("a", 50);
@@ -51,7 +51,7 @@ void describe("DelayingQueue", () => {
     assert.equal(q.waitingLen(), 0);
   });
 
-  void it("releases keys in ready-time order with a single timer", async () => {
+  it("releases keys in ready-time order with a single timer", async () => {
     const clock = new FakeClock();
     const q = new DelayingQueue({ clock });
     q.addAfter("c", 300);
@@ -69,7 +69,7 @@ void describe("DelayingQueue", () => {
     assert.equal(clock.pendingTimers(), 0);
   });
 
-  void it("hands a delayed key to a waiting getter", async () => {
+  it("hands a delayed key to a waiting getter", async () => {
     const clock = new FakeClock();
     const q = new DelayingQueue({ clock });
     const next = q.get();
@@ -79,7 +79,7 @@ void describe("DelayingQueue", () => {
     assert.equal(await resolvedNow(next), "a");
   });
 
-  void it("waits out delays longer than one timer can hold", () => {
+  it("waits out delays longer than one timer can hold", () => {
     const clock = new FakeClock();
     const q = new DelayingQueue({ clock });
     const thirtyDays = 30 * 24 * 3600 * 1000;
@@ -92,7 +92,7 @@ void describe("DelayingQueue", () => {
     assert.equal(q.len(), 1);
   });
 
-  void it("cancels its timer and drops waiting keys on shutdown", async () => {
+  it("cancels its timer and drops waiting keys on shutdown", async () => {
     const clock = new FakeClock();
     const q = new DelayingQueue({ clock });
     q.addAfter("a", 100);
@@ -106,7 +106,7 @@ void describe("DelayingQueue", () => {
     assert.equal(await resolvedNow(q.get()), undefined);
   });
 
-  void it("rejects a delay that is not a number", () => {
+  it("rejects a delay that is not a number", () => {
     const q = new DelayingQueue({ clock: new FakeClock() });
     assert.throws(() => {
       q.addAfter("a", Number.NaN);

@@ -19,8 +19,8 @@ function setup(): { clock: FakeClock; registry: Registry; queue: DelayingQueue }
   return { clock, registry, queue };
 }
 
-void describe("PrometheusWorkqueueMetrics", () => {
-  void it("starts every series at zero with labels name and controller", async () => {
+describe("PrometheusWorkqueueMetrics", () => {
+  it("starts every series at zero with labels name and controller", async () => {
     const { registry } = setup();
     assert.equal(await sample(registry, "workqueue_depth", labels), 0);
     assert.equal(await sample(registry, "workqueue_adds_total", labels), 0);
@@ -31,7 +31,7 @@ void describe("PrometheusWorkqueueMetrics", () => {
     assert.equal(await sample(registry, "workqueue_longest_running_processor_seconds", labels), 0);
   });
 
-  void it("counts adds and depth, ignoring de-duplicated adds", async () => {
+  it("counts adds and depth, ignoring de-duplicated adds", async () => {
     const { registry, queue } = setup();
     queue.add("a");
     queue.add("a");
@@ -42,7 +42,7 @@ void describe("PrometheusWorkqueueMetrics", () => {
     assert.equal(await sample(registry, "workqueue_depth", labels), 1);
   });
 
-  void it("observes time in queue, time in work, and work still unfinished", async () => {
+  it("observes time in queue, time in work, and work still unfinished", async () => {
     const { clock, registry, queue } = setup();
     queue.add("a");
     queue.add("b");
@@ -64,7 +64,7 @@ void describe("PrometheusWorkqueueMetrics", () => {
     assert.equal(await sample(registry, "workqueue_unfinished_work_seconds", labels), 0);
   });
 
-  void it("counts every addAfter as a retry", async () => {
+  it("counts every addAfter as a retry", async () => {
     const { registry, queue } = setup();
     queue.addAfter("a", 0);
     queue.addAfter("b", 100);
@@ -72,7 +72,7 @@ void describe("PrometheusWorkqueueMetrics", () => {
     assert.equal(await sample(registry, "workqueue_retries_total", labels), 2);
   });
 
-  void it("uses controller-runtime's help texts and buckets", async () => {
+  it("uses controller-runtime's help texts and buckets", async () => {
     const { registry } = setup();
     const text = await registry.getSingleMetricAsString("workqueue_queue_duration_seconds");
     assert.match(
@@ -89,13 +89,13 @@ void describe("PrometheusWorkqueueMetrics", () => {
     assert.match(depth, /workqueue_depth\{name="eatr",controller="eatr"\} 0/);
   });
 
-  void it("registers on the injected registry only", async () => {
+  it("registers on the injected registry only", async () => {
     setup();
     assert.equal(globalRegistry.getSingleMetric("workqueue_depth"), undefined);
     assert.equal((await globalRegistry.getMetricsAsJSON()).length, 0);
   });
 
-  void it("refuses a second queue with the same name and a second provider on one registry", () => {
+  it("refuses a second queue with the same name and a second provider on one registry", () => {
     const registry = new Registry();
     const metrics = new PrometheusWorkqueueMetrics({ registry });
     const clock = new FakeClock();
@@ -104,7 +104,7 @@ void describe("PrometheusWorkqueueMetrics", () => {
     assert.throws(() => new PrometheusWorkqueueMetrics({ registry }), /already been registered/);
   });
 
-  void it("requires a prom-client registry", () => {
+  it("requires a prom-client registry", () => {
     assert.throws(() => new PrometheusWorkqueueMetrics({ registry: {} as Registry }), TypeError);
   });
 });

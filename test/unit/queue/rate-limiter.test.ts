@@ -9,8 +9,8 @@ import {
 } from "../../../src/queue/rate-limiter.ts";
 import { FakeClock } from "../../support/fake-clock.ts";
 
-void describe("ItemExponentialFailureRateLimiter", () => {
-  void it("doubles from 5 ms per failure of a key and counts requeues", () => {
+describe("ItemExponentialFailureRateLimiter", () => {
+  it("doubles from 5 ms per failure of a key and counts requeues", () => {
     const limiter = new ItemExponentialFailureRateLimiter();
     assert.deepEqual(
       Array.from({ length: 6 }, () => limiter.when("a")),
@@ -20,7 +20,7 @@ void describe("ItemExponentialFailureRateLimiter", () => {
     assert.equal(limiter.when("b"), 5, "keys back off independently");
   });
 
-  void it("caps the delay at 1000 s", () => {
+  it("caps the delay at 1000 s", () => {
     const limiter = new ItemExponentialFailureRateLimiter();
     const delays = Array.from({ length: 2000 }, () => limiter.when("a"));
     // 5 ms * 2^17 = 655.36 s is the last delay below the cap; the next one is capped.
@@ -29,7 +29,7 @@ void describe("ItemExponentialFailureRateLimiter", () => {
     assert.equal(delays.at(-1), 1_000_000);
   });
 
-  void it("starts over after forget", () => {
+  it("starts over after forget", () => {
     const limiter = new ItemExponentialFailureRateLimiter({ baseDelayMs: 1, maxDelayMs: 1000 });
     limiter.when("a");
     limiter.when("a");
@@ -38,7 +38,7 @@ void describe("ItemExponentialFailureRateLimiter", () => {
     assert.equal(limiter.when("a"), 1);
   });
 
-  void it("rejects invalid options", () => {
+  it("rejects invalid options", () => {
     assert.throws(() => new ItemExponentialFailureRateLimiter({ baseDelayMs: 0 }), RangeError);
     assert.throws(() => new ItemExponentialFailureRateLimiter({ baseDelayMs: Number.NaN }), RangeError);
     assert.throws(() => new ItemExponentialFailureRateLimiter({ maxDelayMs: Infinity }), RangeError);
@@ -49,8 +49,8 @@ void describe("ItemExponentialFailureRateLimiter", () => {
   });
 });
 
-void describe("BucketRateLimiter", () => {
-  void it("lets the burst through, then spaces requests 1/qps apart", () => {
+describe("BucketRateLimiter", () => {
+  it("lets the burst through, then spaces requests 1/qps apart", () => {
     const limiter: RateLimiter = new BucketRateLimiter({ qps: 10, burst: 3, clock: new FakeClock() });
     assert.deepEqual(
       Array.from({ length: 6 }, () => limiter.when("x")),
@@ -58,7 +58,7 @@ void describe("BucketRateLimiter", () => {
     );
   });
 
-  void it("refills at qps up to the burst", () => {
+  it("refills at qps up to the burst", () => {
     const clock = new FakeClock();
     const limiter: RateLimiter = new BucketRateLimiter({ qps: 10, burst: 3, clock });
     for (let i = 0; i < 3; i++) limiter.when("x");
@@ -73,14 +73,14 @@ void describe("BucketRateLimiter", () => {
     );
   });
 
-  void it("defaults to 10 qps with a burst of 100", () => {
+  it("defaults to 10 qps with a burst of 100", () => {
     const limiter: RateLimiter = new BucketRateLimiter({ clock: new FakeClock() });
     const delays = Array.from({ length: 102 }, (_, i) => limiter.when(`k${i}`));
     assert.equal(delays.filter((d) => d === 0).length, 100);
     assert.deepEqual(delays.slice(100), [100, 200]);
   });
 
-  void it("is shared: forget does nothing and no key has requeues", () => {
+  it("is shared: forget does nothing and no key has requeues", () => {
     const limiter: RateLimiter = new BucketRateLimiter({ qps: 1, burst: 1, clock: new FakeClock() });
     limiter.when("a");
     limiter.forget("a");
@@ -88,7 +88,7 @@ void describe("BucketRateLimiter", () => {
     assert.equal(limiter.when("a"), 1000);
   });
 
-  void it("rejects invalid options", () => {
+  it("rejects invalid options", () => {
     assert.throws(() => new BucketRateLimiter({ qps: 0 }), RangeError);
     assert.throws(() => new BucketRateLimiter({ qps: -1 }), RangeError);
     assert.throws(() => new BucketRateLimiter({ burst: 0 }), RangeError);
@@ -109,8 +109,8 @@ function fixed(delay: number, requeues: number): RateLimiter & { forgotten: stri
   };
 }
 
-void describe("MaxOfRateLimiter", () => {
-  void it("returns the longest delay and the highest requeue count, and forgets in all", () => {
+describe("MaxOfRateLimiter", () => {
+  it("returns the longest delay and the highest requeue count, and forgets in all", () => {
     const short = fixed(5, 3);
     const long = fixed(50, 1);
     const limiter = new MaxOfRateLimiter([short, long]);
@@ -121,13 +121,13 @@ void describe("MaxOfRateLimiter", () => {
     assert.deepEqual(long.forgotten, ["a"]);
   });
 
-  void it("needs at least one limiter", () => {
+  it("needs at least one limiter", () => {
     assert.throws(() => new MaxOfRateLimiter([]), RangeError);
   });
 });
 
-void describe("defaultControllerRateLimiter", () => {
-  void it("backs off per key and throttles overall once the burst of 100 is spent", () => {
+describe("defaultControllerRateLimiter", () => {
+  it("backs off per key and throttles overall once the burst of 100 is spent", () => {
     const limiter = defaultControllerRateLimiter({ clock: new FakeClock() });
     const firstFailures = Array.from({ length: 100 }, (_, i) => limiter.when(`k${i}`));
     assert.ok(firstFailures.every((d) => d === 5));
@@ -137,7 +137,7 @@ void describe("defaultControllerRateLimiter", () => {
     assert.equal(limiter.numRequeues("k0"), 0);
   });
 
-  void it("lets exponential backoff dominate while tokens last", () => {
+  it("lets exponential backoff dominate while tokens last", () => {
     const limiter = defaultControllerRateLimiter({ clock: new FakeClock() });
     assert.deepEqual(
       Array.from({ length: 5 }, () => limiter.when("a")),

@@ -13,8 +13,8 @@ const forbiddenLimiter: RateLimiter = {
   numRequeues: (key) => assert.fail(`unexpected numRequeues(${key})`),
 };
 
-void describe("RateLimitingQueue", () => {
-  void it("delays a rate-limited add by the limiter's backoff", async () => {
+describe("RateLimitingQueue", () => {
+  it("delays a rate-limited add by the limiter's backoff", async () => {
     const clock = new FakeClock();
     const q = new RateLimitingQueue({ clock });
     q.addRateLimited("a");
@@ -34,7 +34,7 @@ void describe("RateLimitingQueue", () => {
     assert.equal(q.len(), 1, "the second backoff is 10 ms");
   });
 
-  void it("forget resets the backoff", () => {
+  it("forget resets the backoff", () => {
     const clock = new FakeClock();
     const q = new RateLimitingQueue({
       clock,
@@ -47,7 +47,7 @@ void describe("RateLimitingQueue", () => {
     assert.equal(q.numRequeues("a"), 0);
   });
 
-  void it("never throttles a plain add or addAfter", () => {
+  it("never throttles a plain add or addAfter", () => {
     const clock = new FakeClock();
     const q = new RateLimitingQueue({ clock, rateLimiter: forbiddenLimiter });
     for (let i = 0; i < 500; i++) q.add(`k${i}`);

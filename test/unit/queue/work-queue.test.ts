@@ -6,8 +6,8 @@ import { WorkQueue } from "../../../src/queue/work-queue.ts";
 import { FakeClock } from "../../support/fake-clock.ts";
 import { isSettled, resolvedNow } from "./helpers.ts";
 
-void describe("WorkQueue", () => {
-  void it("hands keys out in the order they were added", async () => {
+describe("WorkQueue", () => {
+  it("hands keys out in the order they were added", async () => {
     const q = new WorkQueue({ clock: new FakeClock() });
     q.add("a");
     q.add("b");
@@ -19,7 +19,7 @@ void describe("WorkQueue", () => {
     assert.equal(q.len(), 0);
   });
 
-  void it("collapses a burst of adds of one key into one item", async () => {
+  it("collapses a burst of adds of one key into one item", async () => {
     const q = new WorkQueue({ clock: new FakeClock() });
     for (let i = 0; i < 10; i++) q.add("ns/a");
     q.add("ns/b");
@@ -30,7 +30,7 @@ void describe("WorkQueue", () => {
     assert.equal(q.len(), 0);
   });
 
-  void it("never hands out a key that is being processed", async () => {
+  it("never hands out a key that is being processed", async () => {
     const q = new WorkQueue({ clock: new FakeClock() });
     q.add("a");
     assert.equal(await resolvedNow(q.get()), "a");
@@ -44,7 +44,7 @@ void describe("WorkQueue", () => {
     assert.equal(q.len(), 0);
   });
 
-  void it("does not re-enqueue a key on done when nobody added it meanwhile", async () => {
+  it("does not re-enqueue a key on done when nobody added it meanwhile", async () => {
     const q = new WorkQueue({ clock: new FakeClock() });
     q.add("a");
     assert.equal(await resolvedNow(q.get()), "a");
@@ -54,7 +54,7 @@ void describe("WorkQueue", () => {
     assert.equal(q.len(), 0);
   });
 
-  void it("lets other keys through while one is processing", async () => {
+  it("lets other keys through while one is processing", async () => {
     const q = new WorkQueue({ clock: new FakeClock() });
     q.add("a");
     assert.equal(await resolvedNow(q.get()), "a");
@@ -65,7 +65,7 @@ void describe("WorkQueue", () => {
     assert.equal(await resolvedNow(q.get()), "a");
   });
 
-  void it("makes get() wait for the next add", async () => {
+  it("makes get() wait for the next add", async () => {
     const q = new WorkQueue({ clock: new FakeClock() });
     const first = q.get();
     const second = q.get();
@@ -76,7 +76,7 @@ void describe("WorkQueue", () => {
     assert.equal(await resolvedNow(second), "b");
   });
 
-  void it("releases waiting getters with undefined on shutdown and ignores later adds", async () => {
+  it("releases waiting getters with undefined on shutdown and ignores later adds", async () => {
     const q = new WorkQueue({ clock: new FakeClock() });
     const waiters = [q.get(), q.get()];
     assert.equal(q.shuttingDown(), false);
@@ -88,7 +88,7 @@ void describe("WorkQueue", () => {
     assert.equal(await resolvedNow(q.get()), undefined);
   });
 
-  void it("still hands out keys queued before shutdown, then undefined", async () => {
+  it("still hands out keys queued before shutdown, then undefined", async () => {
     const q = new WorkQueue({ clock: new FakeClock() });
     q.add("a");
     q.shutDown();
@@ -96,7 +96,7 @@ void describe("WorkQueue", () => {
     assert.equal(await resolvedNow(q.get()), undefined);
   });
 
-  void it("shutDownWithDrain resolves only once in-flight keys are done", async () => {
+  it("shutDownWithDrain resolves only once in-flight keys are done", async () => {
     const q = new WorkQueue({ clock: new FakeClock() });
     q.add("a");
     q.add("b");
@@ -110,12 +110,12 @@ void describe("WorkQueue", () => {
     assert.equal(await isSettled(drained), true);
   });
 
-  void it("shutDownWithDrain resolves at once when nothing is processing", async () => {
+  it("shutDownWithDrain resolves at once when nothing is processing", async () => {
     const q = new WorkQueue({ clock: new FakeClock() });
     assert.equal(await isSettled(q.shutDownWithDrain()), true);
   });
 
-  void it("requires a name when metrics are given", () => {
+  it("requires a name when metrics are given", () => {
     const metrics = new PrometheusWorkqueueMetrics({ registry: new Registry() });
     assert.throws(() => new WorkQueue({ metrics }), /name is required/);
   });

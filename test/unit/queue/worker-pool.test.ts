@@ -68,8 +68,8 @@ async function advance(clock: FakeClock, ms: number): Promise<void> {
   await flush();
 }
 
-void describe("runWorkers", () => {
-  void it("runs at most `concurrency` reconciles at once", async () => {
+describe("runWorkers", () => {
+  it("runs at most `concurrency` reconciles at once", async () => {
     const { queue, reconciler, registry, pool } = setup(2);
     for (const key of ["a", "b", "c", "d", "e"]) queue.add(key);
     await flush();
@@ -90,7 +90,7 @@ void describe("runWorkers", () => {
     await resolvedNow(pool.stop());
   });
 
-  void it("collapses adds during a run into one more run, never two at once", async () => {
+  it("collapses adds during a run into one more run, never two at once", async () => {
     const { queue, reconciler, pool } = setup(4);
     queue.add("a");
     await flush();
@@ -106,7 +106,7 @@ void describe("runWorkers", () => {
     await resolvedNow(pool.stop());
   });
 
-  void it("retries a failed reconcile with growing backoff and forgets it on success", async () => {
+  it("retries a failed reconcile with growing backoff and forgets it on success", async () => {
     const { clock, queue, reconciler, registry, pool } = setup();
     queue.add("a");
     await flush();
@@ -138,7 +138,7 @@ void describe("runWorkers", () => {
     await resolvedNow(pool.stop());
   });
 
-  void it("does not retry a terminal error, even one wrapped as a cause", async () => {
+  it("does not retry a terminal error, even one wrapped as a cause", async () => {
     const { clock, queue, reconciler, registry, pool } = setup();
     queue.add("a");
     await flush();
@@ -158,7 +158,7 @@ void describe("runWorkers", () => {
     await resolvedNow(pool.stop());
   });
 
-  void it("requeues after requeueAfterMs and resets the backoff", async () => {
+  it("requeues after requeueAfterMs and resets the backoff", async () => {
     const { clock, queue, reconciler, registry, pool } = setup();
     queue.add("a");
     await flush();
@@ -176,7 +176,7 @@ void describe("runWorkers", () => {
     await resolvedNow(pool.stop());
   });
 
-  void it("measures reconcile time on the injected clock", async () => {
+  it("measures reconcile time on the injected clock", async () => {
     const { clock, queue, reconciler, registry, pool } = setup();
     queue.add("a");
     await flush();
@@ -187,7 +187,7 @@ void describe("runWorkers", () => {
     await resolvedNow(pool.stop());
   });
 
-  void it("treats a synchronous throw like a rejected reconcile", async () => {
+  it("treats a synchronous throw like a rejected reconcile", async () => {
     const clock = new FakeClock();
     const registry = new Registry();
     const queue = new RateLimitingQueue({ clock });
@@ -208,7 +208,7 @@ void describe("runWorkers", () => {
     await resolvedNow(pool.stop());
   });
 
-  void it("stop takes no new keys, lets in-flight reconciles finish, then resolves", async () => {
+  it("stop takes no new keys, lets in-flight reconciles finish, then resolves", async () => {
     const { queue, reconciler, pool } = setup(1);
     queue.add("a");
     queue.add("b");
@@ -223,7 +223,7 @@ void describe("runWorkers", () => {
     assert.equal(await isSettled(pool.stop()), true, "stop is idempotent");
   });
 
-  void it("does not run a key handed over in the same tick as stop", async () => {
+  it("does not run a key handed over in the same tick as stop", async () => {
     const { queue, reconciler, pool } = setup(1);
     await flush();
     queue.add("late");
@@ -233,7 +233,7 @@ void describe("runWorkers", () => {
     await resolvedNow(queue.shutDownWithDrain()); // resolves only if the key was marked done
   });
 
-  void it("stops at once when idle, and when its signal aborts", async () => {
+  it("stops at once when idle, and when its signal aborts", async () => {
     const clock = new FakeClock();
     const queue = new RateLimitingQueue({ clock });
     const abort = new AbortController();
@@ -253,7 +253,7 @@ void describe("runWorkers", () => {
     assert.equal(await isSettled(pool.finished), true);
   });
 
-  void it("logs errors and requeues through a pino logger", async () => {
+  it("logs errors and requeues through a pino logger", async () => {
     const lines: Record<string, unknown>[] = [];
     const sink = new Writable({
       write(chunk: Buffer, _encoding, callback) {
@@ -291,7 +291,7 @@ void describe("runWorkers", () => {
     await resolvedNow(pool.stop());
   });
 
-  void it("lets two controllers share one registry", async () => {
+  it("lets two controllers share one registry", async () => {
     const registry = new Registry();
     const clock = new FakeClock();
     const pools = ["one", "two"].map((name) =>
@@ -315,7 +315,7 @@ void describe("runWorkers", () => {
     await resolvedNow(Promise.all(pools.map((p) => p.stop())));
   });
 
-  void it("validates its options", () => {
+  it("validates its options", () => {
     const queue = new RateLimitingQueue({ clock: new FakeClock() });
     const reconcile = (): Promise<undefined> => Promise.resolve(undefined);
     assert.throws(() => runWorkers({ queue, reconcile, concurrency: 0, name: "eatr" }), /concurrency/);
