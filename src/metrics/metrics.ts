@@ -24,6 +24,14 @@ export class ControllerMetrics {
     this.registry = registry;
     const registers = [registry];
     collectDefaultMetrics({ register: registry });
+    // prom-client names these gauges *_total, which promtool rejects (a _total suffix means a counter).
+    for (const name of [
+      "nodejs_active_handles_total",
+      "nodejs_active_requests_total",
+      "nodejs_active_resources_total",
+    ]) {
+      registry.removeSingleMetric(name);
+    }
     this.secretsCreated = new Counter({
       name: "secrets_created_total",
       help: "Number of pull secrets created or updated (new or renewed), by namespace and secret name.",
