@@ -8,7 +8,7 @@ const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8")
 describe("README", () => {
   it("documents every option with its flag, environment variable and default", () => {
     for (const o of describeOptions()) {
-      const row = readme.split("\n").find((l) => l.startsWith(`| \`-${o.flag}\` |`));
+      const row = readme.split("\n").find((l) => new RegExp(`^\\| \`-${o.flag}\` +\\|`).test(l));
       assert.ok(row, `README has a row for -${o.flag}`);
       assert.ok(row.includes(`\`${o.env}\``), `-${o.flag} row names ${o.env}`);
       const shown = o.default === "" ? '""' : o.default;
