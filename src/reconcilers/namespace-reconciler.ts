@@ -6,7 +6,7 @@ import type { TokenCache } from "../ecr/token-cache.ts";
 import { describeApiError, isNamespaceTerminating, statusOf } from "../kube/api.ts";
 import type { EventType } from "../kube/event-recorder.ts";
 import { ANNOTATIONS, buildPullSecret, decide, recordedToken, type Verdict } from "./pull-secret.ts";
-import type { SecretWriter } from "./secret-writer.ts";
+import type { PullSecretWriter } from "./secret-writer.ts";
 
 /** Read-only views of the informer caches the reconciler needs. */
 export interface Caches {
@@ -37,7 +37,7 @@ export interface ReconcileLogger {
 export interface NamespaceReconcilerOptions {
   readonly caches: Caches;
   readonly tokens: TokenCache;
-  readonly writer: SecretWriter;
+  readonly writer: PullSecretWriter;
   readonly events: ReconcileEvents;
   readonly hostNamespace: string;
   readonly credentialsSecretPrefix: string;

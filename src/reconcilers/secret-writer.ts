@@ -19,12 +19,20 @@ export interface SecretWriterOptions {
   readonly observe?: (operation: WriteOperation, result: WriteResult) => void;
 }
 
+/** What the reconciler needs to read and write pull secrets; SecretWriter is the real one. */
+export interface PullSecretWriter {
+  create(secret: V1Secret): Promise<V1Secret>;
+  update(secret: V1Secret): Promise<V1Secret>;
+  delete(secret: V1Secret): Promise<void>;
+  read(namespace: string, name: string): Promise<V1Secret | undefined>;
+}
+
 /**
  * The only place pull secrets are written. Every write is rate-limited client-side (a token bucket, like
  * client-go's QPS/burst), bounded by a timeout, and carries our field manager. Updates are optimistic
  * (resourceVersion); deletes are guarded by uid and resourceVersion so a secret replaced meanwhile is kept.
  */
-export class SecretWriter {
+export class SecretWriter implements PullSecretWriter {
   private readonly o: SecretWriterOptions & { timeoutMs: number };
   private readonly bucket: BucketRateLimiter;
 
