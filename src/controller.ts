@@ -99,6 +99,9 @@ export class Controller {
         },
       },
     });
+    metrics.observeInformers(() =>
+      this.sources.all().map((i) => ({ name: i.name, synced: i.hasSynced(), healthy: i.isHealthy() })),
+    );
     this.tokens = new TokenCache({
       provider: options.tokenProvider,
       clock: this.clock,

@@ -1,5 +1,12 @@
 import { collectDefaultMetrics, Counter, Gauge, Registry } from "prom-client";
 
+/** The state of one informer, read when metrics are scraped. */
+export interface InformerState {
+  readonly name: string;
+  readonly synced: boolean;
+  readonly healthy: boolean;
+}
+
 /**
  * eatr's own metrics, on one prom-client Registry per controller instance (never the global one). The
  * work queue and reconcile metrics are registered on the same registry by src/queue.
@@ -19,6 +26,7 @@ export class ControllerMetrics {
   readonly informerHealthy: Gauge<"informer">;
   readonly informerWatchErrors: Counter<"informer">;
   readonly informerRelists: Counter<"informer">;
+  private informerStates: () => readonly InformerState[] = () => [];
 
   constructor(registry: Registry = new Registry()) {
     this.registry = registry;
@@ -73,17 +81,24 @@ export class ControllerMetrics {
       labelNames: ["registry", "reason"],
       registers,
     });
+    const states = () => this.informerStates();
     this.informerSynced = new Gauge({
       name: "eatr_informer_synced",
       help: "1 once the informer's cache has been filled by its first list.",
       labelNames: ["informer"],
       registers,
+      collect() {
+        for (const s of states()) this.set({ informer: s.name }, s.synced ? 1 : 0);
+      },
     });
     this.informerHealthy = new Gauge({
       name: "eatr_informer_healthy",
       help: "1 while the informer's last list or watch succeeded, 0 while it retries after an error.",
       labelNames: ["informer"],
       registers,
+      collect() {
+        for (const s of states()) this.set({ informer: s.name }, s.healthy ? 1 : 0);
+      },
     });
     this.informerWatchErrors = new Counter({
       name: "eatr_informer_watch_errors_total",
@@ -97,6 +112,11 @@ export class ControllerMetrics {
       labelNames: ["informer"],
       registers,
     });
+  }
+
+  /** Tells the informer gauges where to read their state at scrape time. */
+  observeInformers(states: () => readonly InformerState[]): void {
+    this.informerStates = states;
   }
 }
 
