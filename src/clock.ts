@@ -22,6 +22,10 @@ export const realClock: Clock = {
   setTimeout(fn, ms) {
     const t = setTimeout(fn, Math.max(0, ms));
     t.unref();
-    return { cancel: () => clearTimeout(t) };
+    return {
+      cancel: () => {
+        clearTimeout(t);
+      },
+    };
   },
 };

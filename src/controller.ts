@@ -165,6 +165,7 @@ export class Controller {
         namespace: (name) => this.sources.namespaces.get(name),
         credentialSecret: (name) => this.sources.credentials.get(name, options.hostNamespace),
         managedSecrets: (ns) => this.sources.managedSecrets.list(ns),
+        managedSecret: (ns, name) => this.sources.managedSecrets.get(name, ns),
       },
       tokens: this.tokens,
       writer,

@@ -67,6 +67,7 @@ export class Informer<T extends KubernetesObject> {
   private readonly o: InformerOptions<T>;
   private readonly store = new Map<string, T>();
   private readonly indices = new Map<string, Map<string, Set<string>>>();
+  private readonly indexers: Readonly<Record<string, (obj: T) => readonly string[]>>;
   private readonly watcher: Watch;
   private resourceVersion = "";
   private hasSyncedOnce = false;
@@ -84,7 +85,11 @@ export class Informer<T extends KubernetesObject> {
       throw new Error(`informer ${options.name}: need 0 < backoffBaseMs <= backoffMaxMs`);
     this.o = options;
     this.watcher = new Watch(options.kubeConfig);
-    for (const name of Object.keys(options.indexers ?? {})) this.indices.set(name, new Map());
+    this.indexers = {
+      [NAMESPACE_INDEX]: (obj) => [obj.metadata?.namespace ?? ""],
+      ...(options.indexers ?? {}),
+    };
+    for (const name of Object.keys(this.indexers)) this.indices.set(name, new Map());
   }
 
   get name(): string {
@@ -108,8 +113,7 @@ export class Informer<T extends KubernetesObject> {
 
   /** Every cached object, optionally in one namespace. Do not mutate them. */
   list(namespace?: string): T[] {
-    const all = [...this.store.values()];
-    return namespace === undefined ? all : all.filter((o) => (o.metadata?.namespace ?? "") === namespace);
+    return namespace === undefined ? [...this.store.values()] : this.byIndex(NAMESPACE_INDEX, namespace);
   }
 
   /** The cached objects whose index function `index` returned `value`. */
@@ -263,7 +267,7 @@ export class Informer<T extends KubernetesObject> {
   }
 
   private index(key: string, obj: T): void {
-    for (const [name, fn] of Object.entries(this.o.indexers ?? {})) {
+    for (const [name, fn] of Object.entries(this.indexers)) {
       const idx = this.indices.get(name);
       if (!idx) continue;
       for (const value of fn(obj)) {
@@ -275,7 +279,7 @@ export class Informer<T extends KubernetesObject> {
   }
 
   private unindex(key: string, obj: T): void {
-    for (const [name, fn] of Object.entries(this.o.indexers ?? {})) {
+    for (const [name, fn] of Object.entries(this.indexers)) {
       const idx = this.indices.get(name);
       if (!idx) continue;
       for (const value of fn(obj)) {
@@ -315,6 +319,9 @@ export class Informer<T extends KubernetesObject> {
     });
   }
 }
+
+/** The built-in index of objects by namespace, used by list(namespace). */
+const NAMESPACE_INDEX = "__namespace";
 
 function keyOf(namespace: string, name: string): string {
   return namespace === "" ? name : `${namespace}/${name}`;

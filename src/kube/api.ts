@@ -10,10 +10,7 @@ import {
  * Per-call options for client-node API methods: bound the request by timeoutMs (client-node has no default
  * timeout) and optionally set the Content-Type (patches default to JSON Patch).
  */
-export function callOptions(
-  timeoutMs: number,
-  contentType?: string,
-): ConfigurationOptions {
+export function callOptions(timeoutMs: number, contentType?: string): ConfigurationOptions {
   const middleware: ObservableMiddleware = {
     pre: (ctx: RequestContext) => {
       ctx.setSignal(AbortSignal.timeout(timeoutMs));

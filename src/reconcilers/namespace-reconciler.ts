@@ -15,6 +15,8 @@ export interface Caches {
   credentialSecret(name: string): V1Secret | undefined;
   /** Managed pull secrets in a namespace. */
   managedSecrets(namespace: string): V1Secret[];
+  /** One managed pull secret, by namespace and name. */
+  managedSecret(namespace: string, name: string): V1Secret | undefined;
 }
 
 export interface ReconcileEvents {
@@ -139,7 +141,7 @@ export class NamespaceReconciler {
       return true;
     }
     const version = credentialsVersion(credSecret);
-    const cached = this.o.caches.managedSecrets(namespace).find((s) => s.metadata?.name === registry.host);
+    const cached = this.o.caches.managedSecret(namespace, registry.host);
     if (cached && this.o.tokens.peek(registry.host) === undefined) {
       // After a restart, reuse the token already written rather than minting a new one and rewriting all.
       const recorded = recordedToken(cached, registry.host);

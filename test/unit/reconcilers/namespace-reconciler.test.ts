@@ -77,6 +77,10 @@ function setup() {
   });
   const reconciler = new NamespaceReconciler({
     caches: {
+      managedSecret: (ns, name) => {
+        const s = writer.secrets.get(`${ns}/${name}`);
+        return s?.metadata?.labels?.[MANAGED_BY_LABEL] === "eatr" ? s : undefined;
+      },
       namespace: (n) => namespaces.get(n),
       credentialSecret: (n) => credentials.get(n),
       managedSecrets: (ns) =>
