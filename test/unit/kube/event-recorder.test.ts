@@ -1,0 +1,99 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import type { CoreV1Api } from "@kubernetes/client-node";
+import { EventRecorder } from "../../../src/kube/event-recorder.ts";
+import { FakeClock } from "../../support/fake-clock.ts";
+
+interface Call {
+  verb: "create" | "patch";
+  namespace: string;
+  name: string;
+  body: Record<string, unknown>;
+}
+
+function setup() {
+  const clock = new FakeClock(Date.UTC(2026, 0, 1));
+  const calls: Call[] = [];
+  const core = {
+    createNamespacedEvent: (p: {
+      namespace: string;
+      body: { metadata: { name: string } } & Record<string, unknown>;
+    }) => {
+      calls.push({ verb: "create", namespace: p.namespace, name: p.body.metadata.name, body: p.body });
+      return Promise.resolve(p.body);
+    },
+    patchNamespacedEvent: (p: { namespace: string; name: string; body: Record<string, unknown> }) => {
+      calls.push({ verb: "patch", namespace: p.namespace, name: p.name, body: p.body });
+      return Promise.resolve(p.body);
+    },
+  } as unknown as CoreV1Api;
+  const recorder = new EventRecorder({
+    core,
+    clock,
+    component: "eatr",
+    instance: "test-1",
+    aggregateWindowMs: 60_000,
+  });
+  return { clock, calls, recorder };
+}
+
+const flush = () => new Promise<void>((r) => setImmediate(r));
+const secret = { kind: "Secret", apiVersion: "v1", namespace: "ci-cd", name: "creds", uid: "u1" };
+const namespace = { kind: "Namespace", apiVersion: "v1", name: "team-a", uid: "u2" };
+
+describe("EventRecorder", () => {
+  it("creates one Event, then aggregates repeats into its count at most once per window", async () => {
+    const { clock, calls, recorder } = setup();
+    for (let i = 0; i < 20; i++) recorder.record(secret, "Warning", "TokenRequestFailed", "ECR said no");
+    await flush();
+    assert.equal(calls.length, 1);
+    assert.equal(calls[0]?.verb, "create");
+    assert.equal(calls[0]?.namespace, "ci-cd");
+    assert.equal(calls[0]?.body.reason, "TokenRequestFailed");
+    assert.equal(calls[0]?.body.count, 1);
+    clock.advance(60_000);
+    recorder.record(secret, "Warning", "TokenRequestFailed", "ECR said no");
+    await flush();
+    assert.equal(calls.length, 2);
+    assert.equal(calls[1]?.verb, "patch");
+    assert.equal(calls[1]?.name, calls[0]?.name);
+    assert.equal(calls[1]?.body.count, 21, "every occurrence is counted");
+  });
+
+  it("keeps different reasons, messages and objects apart", async () => {
+    const { calls, recorder } = setup();
+    recorder.record(secret, "Warning", "A", "m");
+    recorder.record(secret, "Warning", "B", "m");
+    recorder.record(secret, "Warning", "A", "other message");
+    recorder.record(namespace, "Warning", "A", "m");
+    await flush();
+    assert.deepEqual(
+      calls.map((c) => c.verb),
+      ["create", "create", "create", "create"],
+    );
+    assert.equal(
+      calls[3]?.namespace,
+      "default",
+      "events about cluster-scoped objects go to default, as client-go does",
+    );
+  });
+
+  it("never throws when the API fails", async () => {
+    const clock = new FakeClock();
+    const warnings: string[] = [];
+    const core = {
+      createNamespacedEvent: () => Promise.reject(new Error("forbidden")),
+    } as unknown as CoreV1Api;
+    const recorder = new EventRecorder({
+      core,
+      clock,
+      component: "eatr",
+      instance: "x",
+      logger: { warn: (_o, m) => warnings.push(m) },
+    });
+    recorder.record(secret, "Warning", "A", "m");
+    await flush();
+    await flush();
+    assert.deepEqual(warnings, ["could not record event"]);
+  });
+});
