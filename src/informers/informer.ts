@@ -49,6 +49,18 @@ export interface InformerOptions<T extends KubernetesObject> {
   readonly backoffBaseMs?: number;
   readonly backoffMaxMs?: number;
   readonly random?: () => number;
+  /** The watch client; defaults to client-node's Watch on kubeConfig (tests inject a fake). */
+  readonly watch?: WatchClient;
+}
+
+/** client-node's Watch.watch: streams events to callback, calls done once when the watch ends. */
+export interface WatchClient {
+  watch(
+    path: string,
+    queryParams: Record<string, string | number | boolean | undefined>,
+    callback: (phase: string, apiObj: unknown, watchObj?: unknown) => void,
+    done: (err: unknown) => void,
+  ): Promise<AbortController>;
 }
 
 /** Error carried by a watch stream or the list call, with an HTTP status when there was one. */
@@ -68,7 +80,7 @@ export class Informer<T extends KubernetesObject> {
   private readonly store = new Map<string, T>();
   private readonly indices = new Map<string, Map<string, Set<string>>>();
   private readonly indexers: Readonly<Record<string, (obj: T) => readonly string[]>>;
-  private readonly watcher: Watch;
+  private readonly watcher: WatchClient;
   private resourceVersion = "";
   private hasSyncedOnce = false;
   private healthy = false;
@@ -84,7 +96,7 @@ export class Informer<T extends KubernetesObject> {
     if (!(base > 0 && max >= base))
       throw new Error(`informer ${options.name}: need 0 < backoffBaseMs <= backoffMaxMs`);
     this.o = options;
-    this.watcher = new Watch(options.kubeConfig);
+    this.watcher = options.watch ?? new Watch(options.kubeConfig);
     this.indexers = {
       [NAMESPACE_INDEX]: (obj) => [obj.metadata?.namespace ?? ""],
       ...(options.indexers ?? {}),
@@ -208,7 +220,8 @@ export class Informer<T extends KubernetesObject> {
         .watch(
           this.o.path,
           params,
-          (type: string, obj: T & { code?: number }) => {
+          (type: string, apiObj: unknown) => {
+            const obj = apiObj as T & { code?: number };
             if (type === "ERROR") {
               if (obj.code === 410) goneInStream = true;
               return;
