@@ -27,8 +27,12 @@ import {
 } from "@kubernetes/client-node";
 import { startEcrServer, type EcrKey, type EcrServer, type EcrServerOptions } from "../../env/ecr-server.ts";
 
-/** Absolute path of the built controller. */
-export const MAIN_JS = fileURLToPath(new URL("../../../dist/main.js", import.meta.url));
+/**
+ * Absolute path of the built controller: dist/main.js, or EATR_TEST_MAIN_JS when set (e.g. a deliberately
+ * broken build, to check that a test can fail).
+ */
+export const MAIN_JS =
+  process.env.EATR_TEST_MAIN_JS ?? fileURLToPath(new URL("../../../dist/main.js", import.meta.url));
 
 /** The label eatr puts on every pull secret it manages. */
 export const MANAGED_BY = { key: "app.kubernetes.io/managed-by", value: "eatr" } as const;
@@ -551,6 +555,32 @@ export async function startController(options: StartControllerOptions): Promise<
     },
     exited,
   };
+}
+
+/**
+ * Waits until the controller looks idle: queue depth 0, no active worker, and
+ * controller_runtime_reconcile_total unchanged (and at least `minReconciles`) over `stablePolls`
+ * consecutive polls. Items waiting for a delayed re-add (backoff, requeueAfter) are not counted.
+ * Resolves with the reconcile total.
+ */
+export async function waitForIdle(
+  controller: ControllerProcess,
+  options: WaitOptions & { minReconciles?: number; stablePolls?: number } = {},
+): Promise<number> {
+  const stablePolls = options.stablePolls ?? 5;
+  let last = -1;
+  let stable = 0;
+  return waitFor(
+    async () => {
+      const text = await controller.metrics();
+      const total = sumMetric(text, "controller_runtime_reconcile_total");
+      const busy = sumMetric(text, "workqueue_depth") + sumMetric(text, "controller_runtime_active_workers");
+      stable = busy === 0 && total === last && total >= (options.minReconciles ?? 0) ? stable + 1 : 0;
+      last = total;
+      return stable >= stablePolls ? total : undefined;
+    },
+    { intervalMs: 100, message: "the controller to be idle", ...options },
+  );
 }
 
 /** Kills every controller still running and closes every ECR server started through this module. */
