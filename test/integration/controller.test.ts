@@ -6,11 +6,12 @@
  * restarted by the restart test). Every test uses its own namespaces and its own registries (random
  * account ids), so a test's assertions only see its own objects. Tests run in order; a test that leaves a
  * namespace in a state that is not "current" (a conflict, missing credentials) deletes it at its end, so
- * the restart test can require zero writes and zero ECR calls. Nothing sleeps for a fixed time: every
- * wait polls a condition with a generous deadline.
+ * the restart test can require zero writes and zero ECR calls. The harness deletes every namespace
+ * created here when the file ends, so later files' controllers skip them (Terminating). Nothing sleeps
+ * for a fixed time: every wait polls a condition with a generous deadline.
  */
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 import type { CoreV1Api, V1Secret } from "@kubernetes/client-node";
 import type { EcrKey, EcrServer } from "../env/ecr-server.ts";
 import {
@@ -136,11 +137,6 @@ void describe("eatr controller against a real API server", () => {
     ecr = await startEcr();
     await createNamespace(core, hostNs);
     controller = await startController({ ecrEndpoint: ecr.endpoint, hostNamespace: hostNs });
-  });
-
-  after(async () => {
-    // Namespaces stay Terminating (no kube-controller-manager); the server is thrown away after the run.
-    await deleteNamespace(core, hostNs);
   });
 
   void it("writes a correct dockerconfigjson pull secret into a labelled namespace", async () => {

@@ -110,7 +110,14 @@ export async function startEcr(keys: EcrKey[] = [], options: EcrServerOptions = 
 
 // ---- namespaces and secrets ------------------------------------------------------------------------------
 
-/** Creates a namespace with labels; a namespace that already exists is left as it is. */
+/** Namespaces created through createNamespace, deleted when the file ends. */
+const createdNamespaces = new Set<string>();
+
+/**
+ * Creates a namespace with labels; a namespace that already exists is left as it is. Namespaces created
+ * here are deleted when the test file ends (they stay Terminating: without kube-controller-manager nothing
+ * finalizes them, and eatr skips Terminating namespaces), so later files' controllers do not act on them.
+ */
 export async function createNamespace(
   core: CoreV1Api,
   name: string,
@@ -118,6 +125,7 @@ export async function createNamespace(
 ): Promise<void> {
   try {
     await core.createNamespace({ body: { metadata: { name, labels } } });
+    createdNamespaces.add(name);
   } catch (err) {
     if (statusOf(err) !== 409) throw err;
   }
@@ -144,12 +152,16 @@ export async function patchNamespaceLabels(
   await core.patchNamespace({ name, body: { metadata: { labels } } }, mergePatch());
 }
 
-/** Deletes a namespace, ignoring 404. Without kube-controller-manager it stays Terminating. */
+/**
+ * Deletes a namespace, ignoring 404 (gone) and 409 (already being deleted). Without
+ * kube-controller-manager it stays Terminating.
+ */
 export async function deleteNamespace(core: CoreV1Api, name: string): Promise<void> {
   try {
     await core.deleteNamespace({ name });
   } catch (err) {
-    if (statusOf(err) !== 404) throw err;
+    const status = statusOf(err);
+    if (status !== 404 && status !== 409) throw err;
   }
 }
 
@@ -583,7 +595,10 @@ export async function waitForIdle(
   );
 }
 
-/** Kills every controller still running and closes every ECR server started through this module. */
+/**
+ * Kills every controller still running, closes every ECR server and deletes every namespace started or
+ * created through this module. Runs by itself when the test file ends.
+ */
 export async function stopEverything(): Promise<void> {
   const waits: Promise<unknown>[] = [];
   for (const child of controllers) {
@@ -595,6 +610,11 @@ export async function stopEverything(): Promise<void> {
   for (const server of ecrServers) waits.push(server.close());
   ecrServers.clear();
   await Promise.all(waits);
+  if (createdNamespaces.size > 0) {
+    const { core } = kube();
+    await Promise.all([...createdNamespaces].map((name) => deleteNamespace(core, name)));
+    createdNamespaces.clear();
+  }
 }
 
 process.on("exit", () => {
