@@ -18,13 +18,24 @@ export interface ParsedFlags {
 const HELP_FLAGS: ReadonlySet<string> = new Set(["h", "help"]);
 const VERSION_FLAG = "version";
 const FLAG = /^(--?)([^=]*)(?:=(.*))?$/s;
+/** Words Go's strconv.ParseBool accepts: after a boolean flag they were surely meant as its value. */
+const BOOL_WORD = /^(?:1|0|t|f|true|false)$/i;
 
 /**
  * Reads command-line flags with the syntax of Go's flag package, accepting one or two dashes:
  * `-flag value`, `-flag=value`, `--flag value`, `--flag=value`. Every flag in `valueFlags` takes a value;
- * the others known are -h/-help and -version. `--` ends the flags. Never throws: problems are returned.
+ * every flag in `boolFlags` is a boolean, written `-flag` (true) or `-flag=value` only, as in Go; the others
+ * known are -h/-help and -version. `--` ends the flags. Never throws: problems are returned.
+ *
+ * Go reads `-flag false` as -flag (true) followed by the argument "false", which silently does the opposite
+ * of what was meant; here a boolean flag followed by a separate true/false-like argument is a problem that
+ * says to write `-flag=false`. Any other argument after a boolean flag is reported as unexpected.
  */
-export function parseFlags(argv: readonly string[], valueFlags: ReadonlySet<string>): ParsedFlags {
+export function parseFlags(
+  argv: readonly string[],
+  valueFlags: ReadonlySet<string>,
+  boolFlags: ReadonlySet<string> = new Set(),
+): ParsedFlags {
   const values = new Map<string, FlagValue>();
   const problems: string[] = [];
   let help = false;
@@ -33,7 +44,10 @@ export function parseFlags(argv: readonly string[], valueFlags: ReadonlySet<stri
   const isKnownFlag = (arg: string): boolean => {
     const match = FLAG.exec(arg);
     const name = match?.[2] ?? "";
-    return match !== null && (valueFlags.has(name) || HELP_FLAGS.has(name) || name === VERSION_FLAG);
+    return (
+      match !== null &&
+      (valueFlags.has(name) || boolFlags.has(name) || HELP_FLAGS.has(name) || name === VERSION_FLAG)
+    );
   };
 
   for (let i = 0; i < argv.length; i++) {
@@ -60,6 +74,14 @@ export function parseFlags(argv: readonly string[], valueFlags: ReadonlySet<stri
       continue;
     }
     const next = argv[i + 1];
+    if (boolFlags.has(name)) {
+      if (inlineValue !== undefined) values.set(name, { text: inlineValue, spelling });
+      else if (next !== undefined && BOOL_WORD.test(next)) {
+        problems.push(`flag ${spelling} is a boolean: write ${spelling}=${next}, not ${spelling} ${next}`);
+        i++;
+      } else values.set(name, { text: "true", spelling });
+      continue;
+    }
     if (!valueFlags.has(name)) {
       problems.push(`unknown flag ${spelling} (see eatr --help)`);
       // Skip what is probably its value, so it is not also reported as an unexpected argument.

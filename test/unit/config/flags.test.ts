@@ -3,9 +3,10 @@ import { describe, it } from "node:test";
 import { parseFlags } from "../../../src/config/flags.ts";
 
 const VALUE_FLAGS = new Set(["port", "host-namespace", "shutdown-grace-period", "config"]);
+const BOOL_FLAGS = new Set(["leader-elect"]);
 
 function values(argv: string[]): Record<string, string> {
-  const parsed = parseFlags(argv, VALUE_FLAGS);
+  const parsed = parseFlags(argv, VALUE_FLAGS, BOOL_FLAGS);
   assert.deepEqual(parsed.problems, []);
   return Object.fromEntries([...parsed.values].map(([name, value]) => [name, value.text]));
 }
@@ -38,6 +39,21 @@ void describe("parseFlags", () => {
     ["a value with =", ["--config=a=b.yaml"], { config: "a=b.yaml" }],
     ["a value starting with a dash", ["-shutdown-grace-period", "-1s"], { "shutdown-grace-period": "-1s" }],
     ["a trailing --", ["-port", "1", "--"], { port: "1" }],
+    ["a boolean flag alone", ["-leader-elect"], { "leader-elect": "true" }],
+    ["a boolean flag with two dashes", ["--leader-elect"], { "leader-elect": "true" }],
+    ["a boolean flag with =false", ["-leader-elect=false"], { "leader-elect": "false" }],
+    ["a boolean flag with =true", ["--leader-elect=true"], { "leader-elect": "true" }],
+    ["a boolean flag with a bad value (checked later)", ["-leader-elect=maybe"], { "leader-elect": "maybe" }],
+    [
+      "a boolean flag before a value flag",
+      ["-leader-elect", "-port", "1"],
+      { "leader-elect": "true", port: "1" },
+    ],
+    [
+      "a value flag before a boolean flag",
+      ["-port=1", "--leader-elect"],
+      { "leader-elect": "true", port: "1" },
+    ],
   ];
   for (const [name, argv, expected] of accepted) {
     void it(`accepts ${name}`, () => {
@@ -61,10 +77,26 @@ void describe("parseFlags", () => {
     ["three dashes", ["---port=1"], ["bad flag syntax: ---port=1"]],
     ["an empty flag name", ["--=1"], ["bad flag syntax: --=1"]],
     ["a value given to --help", ["--help=yes"], ["flag --help takes no value"]],
+    [
+      "a boolean flag with its value as the next argument (Go would take it as a positional argument)",
+      ["-leader-elect", "false"],
+      ["flag -leader-elect is a boolean: write -leader-elect=false, not -leader-elect false"],
+    ],
+    [
+      "a boolean flag followed by 1",
+      ["--leader-elect", "1", "-port=2"],
+      ["flag --leader-elect is a boolean: write --leader-elect=1, not --leader-elect 1"],
+    ],
+    [
+      "a boolean flag followed by some other argument",
+      ["-leader-elect", "run"],
+      ['unexpected argument "run": eatr takes only flags'],
+    ],
+    ["a value flag followed by a boolean flag", ["-port", "-leader-elect"], ["flag -port needs a value"]],
   ];
   for (const [name, argv, problems] of rejected) {
     void it(`rejects ${name}`, () => {
-      assert.deepEqual(parseFlags(argv, VALUE_FLAGS).problems, problems);
+      assert.deepEqual(parseFlags(argv, VALUE_FLAGS, BOOL_FLAGS).problems, problems);
     });
   }
 
