@@ -9,13 +9,13 @@ export type Parsed<T> =
  * How one kind of setting is written and read. Every source (flag, env var, config file, default)
  * supplies text; `parse` is the single place that turns it into a value or rejects it.
  */
-export interface ValueFormat<T extends number | string> {
+export interface ValueFormat<T extends number | string | boolean> {
   /** The convict format name. */
   readonly name: string;
   /** The value's kind as shown in help, e.g. "duration". */
   readonly typeName: string;
   /** The JavaScript type of a parsed value. */
-  readonly valueType: T extends number ? "number" : "string";
+  readonly valueType: T extends number ? "number" : T extends boolean ? "boolean" : "string";
   /** What a valid value looks like, completing "expected ...". */
   readonly expected: string;
   parse(text: string): Parsed<T>;
@@ -61,6 +61,34 @@ export const duration = durationFormat("duration", true);
 /** A Go-style duration above zero, in milliseconds. */
 export const positiveDuration = durationFormat("positive-duration", false);
 
+/** A Go-style duration of a whole number of seconds above zero (a Lease stores leaseDurationSeconds). */
+export const wholeSecondsDuration: ValueFormat<number> = {
+  name: "whole-seconds-duration",
+  typeName: "duration",
+  valueType: "number",
+  expected: "a whole number of seconds above 0, like 15s or 1m",
+  parse(text) {
+    const parsed = positiveDuration.parse(text);
+    if (!parsed.ok) return parsed;
+    return parsed.value % 1000 === 0 ? parsed : fail(this.expected);
+  },
+};
+
+const TRUE_TEXT: ReadonlySet<string> = new Set(["1", "t", "T", "true", "TRUE", "True"]);
+const FALSE_TEXT: ReadonlySet<string> = new Set(["0", "f", "F", "false", "FALSE", "False"]);
+
+/** A boolean with the syntax of Go's strconv.ParseBool: true/false, also 1/0, t/f, TRUE/FALSE, True/False. */
+export const goBool: ValueFormat<boolean> = {
+  name: "go-bool",
+  typeName: "bool",
+  valueType: "boolean",
+  expected: "true or false",
+  parse(text) {
+    if (TRUE_TEXT.has(text)) return ok(true);
+    return FALSE_TEXT.has(text) ? ok(false) : fail(this.expected);
+  },
+};
+
 const INTEGER = /^[+-]?\d+$/;
 
 /** A whole number within [min, max], written in decimal (Go's strconv.Atoi syntax). */
@@ -104,16 +132,28 @@ export const positiveNumber: ValueFormat<number> = {
 };
 
 const DNS_LABEL = /^[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?$/;
+const DNS_LABEL_EXPECTED =
+  "a DNS-1123 label (at most 63 lowercase letters, digits or '-', starting and ending with a letter or digit)";
 
 /** A DNS-1123 label, the form of a Kubernetes namespace name. */
 export const dnsLabel: ValueFormat<string> = {
   name: "dns-1123-label",
   typeName: "string",
   valueType: "string",
-  expected:
-    "a DNS-1123 label (at most 63 lowercase letters, digits or '-', starting and ending with a letter or digit)",
+  expected: DNS_LABEL_EXPECTED,
   parse(text) {
     return DNS_LABEL.test(text) ? ok(text) : fail(this.expected);
+  },
+};
+
+/** A DNS-1123 label, or empty for "not set". */
+export const optionalDnsLabel: ValueFormat<string> = {
+  name: "optional-dns-1123-label",
+  typeName: "string",
+  valueType: "string",
+  expected: `${DNS_LABEL_EXPECTED}, or empty`,
+  parse(text) {
+    return text === "" || DNS_LABEL.test(text) ? ok(text) : fail(this.expected);
   },
 };
 
@@ -129,6 +169,18 @@ export const secretNamePrefix: ValueFormat<string> = {
   expected: `a DNS-1123 subdomain (lowercase letters, digits, '-' or '.', starting and ending with a letter or digit) of at most ${MAX_PREFIX_LENGTH} characters`,
   parse(text) {
     return text.length <= MAX_PREFIX_LENGTH && DNS_SUBDOMAIN.test(text) ? ok(text) : fail(this.expected);
+  },
+};
+
+/** A DNS-1123 subdomain of at most 253 characters, the form of most Kubernetes object names (a Lease's). */
+export const dnsSubdomain: ValueFormat<string> = {
+  name: "dns-1123-subdomain",
+  typeName: "string",
+  valueType: "string",
+  expected:
+    "a DNS-1123 subdomain (at most 253 lowercase letters, digits, '-' or '.', starting and ending with a letter or digit)",
+  parse(text) {
+    return text.length <= 253 && DNS_SUBDOMAIN.test(text) ? ok(text) : fail(this.expected);
   },
 };
 
@@ -160,6 +212,9 @@ export const endpointUrl: ValueFormat<string> = {
   },
 };
 
+/** A format of any value type. */
+export type AnyValueFormat = ValueFormat<number> | ValueFormat<string> | ValueFormat<boolean>;
+
 /** A convict format with both hooks present. */
 export interface ConvictFormat extends convict.Format {
   readonly name: string;
@@ -171,7 +226,7 @@ export interface ConvictFormat extends convict.Format {
  * Adapts a ValueFormat to convict. coerce keeps text it cannot read unchanged, so that validate (not
  * coerce, which convict calls outside validation) reports it with the format's own message.
  */
-export function toConvictFormat(format: ValueFormat<number> | ValueFormat<string>): ConvictFormat {
+export function toConvictFormat(format: AnyValueFormat): ConvictFormat {
   return {
     name: format.name,
     coerce(value: unknown): unknown {
@@ -180,8 +235,9 @@ export function toConvictFormat(format: ValueFormat<number> | ValueFormat<string
       return parsed.ok ? parsed.value : value;
     },
     validate(value: unknown): void {
-      // Numbers only come from a successful coerce; strings are (re)checked here.
+      // Numbers and booleans only come from a successful coerce; strings are (re)checked here.
       if (format.valueType === "number" && typeof value === "number") return;
+      if (format.valueType === "boolean" && typeof value === "boolean") return;
       if (typeof value === "string") {
         const parsed = format.parse(value);
         if (parsed.ok && format.valueType === "string") return;
@@ -197,8 +253,8 @@ export function toConvictFormat(format: ValueFormat<number> | ValueFormat<string
  * same definitions again is harmless, so callers may do it on every load. Two different formats with
  * one name would silently replace each other there, so that is an error.
  */
-export function registerConvictFormats(formats: Iterable<ValueFormat<number> | ValueFormat<string>>): void {
-  const byName = new Map<string, ValueFormat<number> | ValueFormat<string>>();
+export function registerConvictFormats(formats: Iterable<AnyValueFormat>): void {
+  const byName = new Map<string, AnyValueFormat>();
   for (const format of formats) {
     const seen = byName.get(format.name);
     if (seen !== undefined && seen !== format) throw new Error(`two config formats are named ${format.name}`);

@@ -2,22 +2,26 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import {
   dnsLabel,
+  dnsSubdomain,
   duration,
   endpointUrl,
+  goBool,
   integerFormat,
+  optionalDnsLabel,
   positiveDuration,
   positiveNumber,
   registerConvictFormats,
   secretNamePrefix,
   tcpPort,
   toConvictFormat,
-  type ValueFormat,
+  wholeSecondsDuration,
+  type AnyValueFormat,
 } from "../../../src/config/formats.ts";
 
-type AnyFormat = ValueFormat<number> | ValueFormat<string>;
+type AnyFormat = AnyValueFormat;
 
 void describe("formats", () => {
-  const accepted: [AnyFormat, string, number | string][] = [
+  const accepted: [AnyFormat, string, number | string | boolean][] = [
     [duration, "0", 0],
     [duration, "1h30m", 5_400_000],
     [positiveDuration, "1ns", 0.000001],
@@ -31,6 +35,22 @@ void describe("formats", () => {
     [secretNamePrefix, "my.prefix-1", "my.prefix-1"],
     [endpointUrl, "", ""],
     [endpointUrl, "https://ecr.example.com:8443/path", "https://ecr.example.com:8443/path"],
+    [wholeSecondsDuration, "15s", 15_000],
+    [wholeSecondsDuration, "1m", 60_000],
+    [wholeSecondsDuration, "1500ms500ms", 2000],
+    [goBool, "true", true],
+    [goBool, "false", false],
+    [goBool, "1", true],
+    [goBool, "0", false],
+    [goBool, "T", true],
+    [goBool, "f", false],
+    [goBool, "TRUE", true],
+    [goBool, "False", false],
+    [dnsSubdomain, "eatr", "eatr"],
+    [dnsSubdomain, "eatr.example.com", "eatr.example.com"],
+    [dnsSubdomain, "a".repeat(253), "a".repeat(253)],
+    [optionalDnsLabel, "", ""],
+    [optionalDnsLabel, "kube-system", "kube-system"],
   ];
   for (const [format, text, value] of accepted) {
     void it(`${format.name} reads ${JSON.stringify(text)}`, () => {
@@ -58,6 +78,19 @@ void describe("formats", () => {
     [endpointUrl, "https://"],
     [endpointUrl, "not a url"],
     [endpointUrl, "file:///tmp/x"],
+    [wholeSecondsDuration, "1500ms"],
+    [wholeSecondsDuration, "0s"],
+    [wholeSecondsDuration, "15"],
+    [goBool, ""],
+    [goBool, "yes"],
+    [goBool, "tRuE"],
+    [goBool, " true"],
+    [dnsSubdomain, ""],
+    [dnsSubdomain, "Eatr"],
+    [dnsSubdomain, "a..b"],
+    [dnsSubdomain, "a".repeat(254)],
+    [optionalDnsLabel, "a.b"],
+    [optionalDnsLabel, "-"],
   ];
   for (const [format, text] of rejected) {
     void it(`${format.name} rejects ${JSON.stringify(text)}`, () => {
@@ -107,6 +140,25 @@ void describe("toConvictFormat", () => {
     assert.throws(() => {
       label.validate(1);
     }, /expected a DNS-1123 label/);
+  });
+});
+
+void describe("toConvictFormat with a boolean format", () => {
+  const bool = toConvictFormat(goBool);
+
+  void it("coerces Go's boolean words and validates booleans", () => {
+    assert.equal(bool.coerce("false"), false);
+    assert.equal(bool.coerce("1"), true);
+    assert.equal(bool.coerce("yes"), "yes");
+    assert.doesNotThrow(() => {
+      bool.validate(false);
+    });
+    assert.throws(() => {
+      bool.validate("yes");
+    }, /expected true or false/);
+    assert.throws(() => {
+      bool.validate(1);
+    }, /expected true or false/);
   });
 });
 
