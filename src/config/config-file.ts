@@ -16,7 +16,7 @@ export interface ConfigFileContents {
 
 /**
  * Reads a JSON (.json) or YAML (.yaml, .yml) config file whose top level maps config keys (the
- * camelCase option names) to strings or numbers. Unknown keys and values of other types are problems;
+ * camelCase option names) to strings or numbers (and booleans, for boolean options). Unknown keys and values of other types are problems;
  * so are a file that cannot be read or parsed. `readFile` returns the file's text or throws.
  */
 export function readConfigFile(
@@ -53,11 +53,13 @@ export function readConfigFile(
       problems.push(`config file ${path}: unknown key ${JSON.stringify(key)} (${suggestKey(key)})`);
       continue;
     }
+    const option = OPTION_SPECS[key];
     if (typeof written === "string") settings.set(key, { text: written, written });
     else if (typeof written === "number" && Number.isFinite(written)) {
       settings.set(key, { text: String(written), written });
+    } else if (typeof written === "boolean" && option.format.valueType === "boolean") {
+      settings.set(key, { text: String(written), written });
     } else {
-      const option = OPTION_SPECS[key];
       const origin: Origin = { kind: "file", path, key };
       problems.push(valueProblem(option.flag, origin, written, option.format.expected, option.sensitive));
     }

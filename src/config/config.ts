@@ -33,6 +33,21 @@ export interface Config {
   readonly kubeApiQps: number;
   /** API write burst, >= 1. */
   readonly kubeApiBurst: number;
+  /** Work only while holding the leader election Lease. */
+  readonly leaderElect: boolean;
+  /** Name of the Lease (a DNS-1123 subdomain). */
+  readonly leaderElectionId: string;
+  /**
+   * Namespace of the Lease, resolved: the option if set, else the POD_NAMESPACE env var if set, else
+   * hostNamespace. Never empty.
+   */
+  readonly leaderElectionNamespace: string;
+  /** Whole seconds, > leaderElectionRenewDeadlineMs. */
+  readonly leaderElectionLeaseDurationMs: number;
+  /** > 1.2 × leaderElectionRetryPeriodMs. */
+  readonly leaderElectionRenewDeadlineMs: number;
+  /** > 0. */
+  readonly leaderElectionRetryPeriodMs: number;
   /** The config file that was read, or "" when none was. */
   readonly configFile: string;
 }
@@ -40,8 +55,11 @@ export interface Config {
 /** Verbosity levels at or above this log at debug level (the original eatr's rule). */
 const DEBUG_VERBOSITY = 6;
 
-/** Builds the frozen Config from validated settings. */
-export function toConfig(settings: Settings, configFile: string): Config {
+/**
+ * Builds the frozen Config from validated settings. podNamespace (the POD_NAMESPACE env var, "" if unset) is
+ * the Lease's namespace when leaderElectionNamespace is empty; hostNamespace when both are.
+ */
+export function toConfig(settings: Settings, configFile: string, podNamespace = ""): Config {
   return Object.freeze({
     authTokenRenewalIntervalMs: settings.authTokenRenewalInterval,
     tokenSafetyMarginMs: settings.tokenSafetyMargin,
@@ -57,6 +75,17 @@ export function toConfig(settings: Settings, configFile: string): Config {
     workers: settings.workers,
     kubeApiQps: settings.kubeApiQps,
     kubeApiBurst: settings.kubeApiBurst,
+    leaderElect: settings.leaderElect,
+    leaderElectionId: settings.leaderElectionId,
+    leaderElectionNamespace:
+      settings.leaderElectionNamespace !== ""
+        ? settings.leaderElectionNamespace
+        : podNamespace !== ""
+          ? podNamespace
+          : settings.hostNamespace,
+    leaderElectionLeaseDurationMs: settings.leaderElectionLeaseDuration,
+    leaderElectionRenewDeadlineMs: settings.leaderElectionRenewDeadline,
+    leaderElectionRetryPeriodMs: settings.leaderElectionRetryPeriod,
     configFile,
   });
 }
@@ -76,16 +105,23 @@ function settingsOf(config: Config): Settings {
     workers: config.workers,
     kubeApiQps: config.kubeApiQps,
     kubeApiBurst: config.kubeApiBurst,
+    leaderElect: config.leaderElect,
+    leaderElectionId: config.leaderElectionId,
+    leaderElectionNamespace: config.leaderElectionNamespace,
+    leaderElectionLeaseDuration: config.leaderElectionLeaseDurationMs,
+    leaderElectionRenewDeadline: config.leaderElectionRenewDeadlineMs,
+    leaderElectionRetryPeriod: config.leaderElectionRetryPeriodMs,
   };
 }
 
 /**
  * The configuration as a plain object safe to log: keyed by config-file key, durations written as
- * Go durations ("6h"), options marked sensitive replaced by "[redacted]".
+ * Go durations ("6h"), options marked sensitive replaced by "[redacted]". leaderElectionNamespace is the
+ * resolved namespace.
  */
-export function redactedConfig(config: Config): Record<string, string | number> {
+export function redactedConfig(config: Config): Record<string, string | number | boolean> {
   const settings = settingsOf(config);
-  const out: Record<string, string | number> = {};
+  const out: Record<string, string | number | boolean> = {};
   for (const option of OPTIONS) {
     const value = settings[option.key];
     if (option.sensitive === true) out[option.key] = "[redacted]";

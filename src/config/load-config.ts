@@ -2,9 +2,11 @@ import { readFileSync } from "node:fs";
 import convict from "convict";
 import { toConfig, type Config } from "./config.ts";
 import { readConfigFile, type ConfigFileContents } from "./config-file.ts";
-import { ConfigError, valueProblem, type Origin } from "./config-error.ts";
+import { JITTER_FACTOR } from "../leader/timings.ts";
+import { ConfigError, describeOrigin, valueProblem, type Origin } from "./config-error.ts";
+import { formatDuration } from "./duration.ts";
 import { parseFlags, type ParsedFlags } from "./flags.ts";
-import { registerConvictFormats } from "./formats.ts";
+import { dnsLabel, registerConvictFormats } from "./formats.ts";
 import { helpText, versionText } from "./help.ts";
 import {
   CONFIG_FILE_OPTION,
@@ -32,7 +34,15 @@ export type LoadResult =
   | { readonly kind: "help"; readonly text: string }
   | { readonly kind: "version"; readonly text: string };
 
-const VALUE_FLAGS: ReadonlySet<string> = new Set([...OPTIONS.map((o) => o.flag), CONFIG_FILE_OPTION.flag]);
+const BOOL_FLAGS: ReadonlySet<string> = new Set(
+  OPTIONS.filter((o) => o.format.valueType === "boolean").map((o) => o.flag),
+);
+const VALUE_FLAGS: ReadonlySet<string> = new Set([
+  ...OPTIONS.filter((o) => !BOOL_FLAGS.has(o.flag)).map((o) => o.flag),
+  CONFIG_FILE_OPTION.flag,
+]);
+/** The pod's namespace, from the downward API; the default namespace of the leader election Lease. */
+const POD_NAMESPACE_ENV = "POD_NAMESPACE";
 const NO_FILE: ConfigFileContents = { settings: new Map(), problems: [] };
 
 const readUtf8 = (path: string): string => readFileSync(path, "utf8");
@@ -43,7 +53,7 @@ const readUtf8 = (path: string): string => readFileSync(path, "utf8");
  * ConfigError listing every problem found; has no other effect than reading the config file.
  */
 export function loadConfig(options: LoadConfigOptions): LoadResult {
-  const flags = parseFlags(options.argv, VALUE_FLAGS);
+  const flags = parseFlags(options.argv, VALUE_FLAGS, BOOL_FLAGS);
   if (flags.help) return { kind: "help", text: helpText() };
   if (flags.version) return { kind: "version", text: versionText(options.version) };
 
@@ -65,14 +75,55 @@ export function loadConfig(options: LoadConfigOptions): LoadResult {
   }
 
   const problems = [...flags.problems, ...file.problems];
+  const sources: Sources = { flags, env, file, filePath };
   try {
     settings.validate({ allowed: "strict" });
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
-    problems.push(...message.split("\n").map((line) => explain(line, { flags, env, file, filePath })));
+    problems.push(...message.split("\n").map((line) => explain(line, sources)));
+  }
+  const properties = settings.getProperties();
+  const timingProblem = leaderElectionTimingProblem(properties, sources);
+  if (timingProblem !== undefined) problems.push(timingProblem);
+  const podNamespace = options.env[POD_NAMESPACE_ENV] ?? "";
+  if (properties.leaderElectionNamespace === "" && podNamespace !== "" && !dnsLabel.parse(podNamespace).ok) {
+    problems.push(
+      valueProblem(
+        POD_NAMESPACE_ENV,
+        { kind: "env", name: POD_NAMESPACE_ENV },
+        podNamespace,
+        dnsLabel.expected,
+      ),
+    );
   }
   if (problems.length > 0) throw new ConfigError(problems);
-  return { kind: "run", config: toConfig(settings.getProperties(), filePath) };
+  return { kind: "run", config: toConfig(properties, filePath, podNamespace) };
+}
+
+/**
+ * The leader election timings must satisfy lease duration > renew deadline > 1.2 × retry period (client-go's
+ * rule); one line naming all three, with their sources, when they do not. Undefined when they do, or when
+ * one of them is itself invalid (already reported).
+ */
+function leaderElectionTimingProblem(settings: Settings, sources: Sources): string | undefined {
+  // Values that failed validation are still their text here.
+  const lease: unknown = settings.leaderElectionLeaseDuration;
+  const renew: unknown = settings.leaderElectionRenewDeadline;
+  const retry: unknown = settings.leaderElectionRetryPeriod;
+  if (typeof lease !== "number" || typeof renew !== "number" || typeof retry !== "number") return undefined;
+  if (lease > renew && renew > JITTER_FACTOR * retry) return undefined;
+  const shown = (key: OptionKey, ms: number): string =>
+    `${formatDuration(ms)} (${describeOrigin(sourceOf(key, sources).origin)})`;
+  const [leaseFlag, renewFlag, retryFlag] = [
+    OPTION_SPECS.leaderElectionLeaseDuration.flag,
+    OPTION_SPECS.leaderElectionRenewDeadline.flag,
+    OPTION_SPECS.leaderElectionRetryPeriod.flag,
+  ];
+  return (
+    `leader election timings: expected ${leaseFlag} > ${renewFlag} > ${JITTER_FACTOR} × ${retryFlag}, ` +
+    `got ${shown("leaderElectionLeaseDuration", lease)} > ${shown("leaderElectionRenewDeadline", renew)} > ` +
+    `${JITTER_FACTOR} × ${shown("leaderElectionRetryPeriod", retry)} = ${formatDuration(JITTER_FACTOR * retry)}`
+  );
 }
 
 function configFilePath(

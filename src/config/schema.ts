@@ -1,14 +1,18 @@
 import type convict from "convict";
 import {
   dnsLabel,
+  dnsSubdomain,
   duration,
   endpointUrl,
   filePath,
+  goBool,
   integerFormat,
+  optionalDnsLabel,
   positiveDuration,
   positiveNumber,
   secretNamePrefix,
   tcpPort,
+  wholeSecondsDuration,
   type ValueFormat,
 } from "./formats.ts";
 
@@ -27,13 +31,19 @@ export interface Settings {
   workers: number;
   kubeApiQps: number;
   kubeApiBurst: number;
+  leaderElect: boolean;
+  leaderElectionId: string;
+  leaderElectionNamespace: string;
+  leaderElectionLeaseDuration: number;
+  leaderElectionRenewDeadline: number;
+  leaderElectionRetryPeriod: number;
 }
 
 /** A setting's name: its config-file key. */
 export type OptionKey = keyof Settings;
 
 /** Everything known about one setting besides its key. */
-export interface OptionSpec<T extends number | string> {
+export interface OptionSpec<T extends number | string | boolean> {
   /** Flag name without dashes: the original Go eatr's spelling. */
   readonly flag: string;
   readonly env: string;
@@ -141,11 +151,55 @@ export const OPTION_SPECS: { readonly [K in OptionKey]: OptionSpec<Settings[K]> 
     format: integerFormat("burst", 1, Number.MAX_SAFE_INTEGER),
     doc: "Writes allowed in a burst above kube-api-qps.",
   },
+  leaderElect: {
+    flag: "leader-elect",
+    env: "EATR_LEADER_ELECT",
+    default: "true",
+    format: goBool,
+    doc: "Only the replica holding the leader election Lease works; the others stand by to take over.",
+  },
+  leaderElectionId: {
+    flag: "leader-election-id",
+    env: "EATR_LEADER_ELECTION_ID",
+    default: "eatr",
+    format: dnsSubdomain,
+    doc: "Name of the leader election Lease.",
+  },
+  leaderElectionNamespace: {
+    flag: "leader-election-namespace",
+    env: "EATR_LEADER_ELECTION_NAMESPACE",
+    default: "",
+    format: optionalDnsLabel,
+    doc: "Namespace of the Lease; empty means POD_NAMESPACE if set, else host-namespace.",
+  },
+  leaderElectionLeaseDuration: {
+    flag: "leader-election-lease-duration",
+    env: "EATR_LEADER_ELECTION_LEASE_DURATION",
+    default: "15s",
+    format: wholeSecondsDuration,
+    doc: "How long standbys wait, from when they last saw the Lease renewed, before taking it over.",
+  },
+  leaderElectionRenewDeadline: {
+    flag: "leader-election-renew-deadline",
+    env: "EATR_LEADER_ELECTION_RENEW_DEADLINE",
+    default: "10s",
+    format: positiveDuration,
+    doc: "The leader gives up (and exits) when it could not renew the Lease for this long.",
+  },
+  leaderElectionRetryPeriod: {
+    flag: "leader-election-retry-period",
+    env: "EATR_LEADER_ELECTION_RETRY_PERIOD",
+    default: "2s",
+    format: positiveDuration,
+    doc: "Time between Lease acquire/renew attempts; lease > renew deadline > 1.2 × this.",
+  },
 };
 
 /** A setting with its key. */
 export type Option =
-  (OptionSpec<number> & { readonly key: OptionKey }) | (OptionSpec<string> & { readonly key: OptionKey });
+  | (OptionSpec<number> & { readonly key: OptionKey })
+  | (OptionSpec<string> & { readonly key: OptionKey })
+  | (OptionSpec<boolean> & { readonly key: OptionKey });
 
 /** Every setting with its key, in help order. */
 export const OPTIONS: readonly Option[] = (Object.keys(OPTION_SPECS) as OptionKey[]).map((key): Option => ({
@@ -194,7 +248,7 @@ export interface OptionDescription {
   readonly envFallback?: string;
   /** The default as a user would write it. */
   readonly default: string;
-  /** Kind of value: duration, int, number, string or url. */
+  /** Kind of value: bool, duration, int, number, string or url. */
   readonly type: string;
   readonly doc: string;
 }

@@ -28,6 +28,27 @@ void describe("helpText", () => {
     });
   }
 
+  void it("shows the boolean -leader-elect without a value type, with both spellings", () => {
+    assert.equal(
+      helpFor("leader-elect"),
+      [
+        "  -leader-elect (or -leader-elect=false)",
+        "        Only the replica holding the leader election Lease works; the others stand by to take over.",
+        "        default true; env EATR_LEADER_ELECT; file key leaderElect",
+      ].join("\n"),
+    );
+  });
+
+  void it("shows the leader election durations with their defaults", () => {
+    assert.ok(
+      helpFor("leader-election-lease-duration").startsWith("  -leader-election-lease-duration duration\n"),
+    );
+    assert.ok(helpFor("leader-election-lease-duration").includes("default 15s;"));
+    assert.ok(helpFor("leader-election-renew-deadline").includes("default 10s;"));
+    assert.ok(helpFor("leader-election-retry-period").includes("default 2s;"));
+    assert.ok(helpFor("leader-election-namespace").includes('default "";'));
+  });
+
   void it("shows the env vars of -config-file-path, KUBECONFIG included", () => {
     assert.ok(
       helpFor("config-file-path").includes("env EATR_KUBECONFIG (or KUBECONFIG); file key kubeconfig"),
@@ -53,6 +74,8 @@ void describe("helpText", () => {
     ["the config file formats", "a JSON (.json) or YAML (.yaml, .yml) mapping"],
     ["unknown keys", "An unknown key is an error."],
     ["duration syntax", "e.g. 300ms, 20s, 1h30m, 1.5h"],
+    ["boolean flag syntax", "Boolean flags are set by -flag alone or -flag=true|false (not -flag false"],
+    ["the leader election timing rule", "lease-duration > renew-deadline > 1.2 × retry-period"],
   ];
   for (const [what, text] of mentions) {
     void it(`mentions ${what}`, () => {
@@ -89,6 +112,27 @@ void describe("describeOptions", () => {
         ["workers", "workers", "EATR_WORKERS", "4"],
         ["kubeApiQps", "kube-api-qps", "EATR_KUBE_API_QPS", "50"],
         ["kubeApiBurst", "kube-api-burst", "EATR_KUBE_API_BURST", "100"],
+        ["leaderElect", "leader-elect", "EATR_LEADER_ELECT", "true"],
+        ["leaderElectionId", "leader-election-id", "EATR_LEADER_ELECTION_ID", "eatr"],
+        ["leaderElectionNamespace", "leader-election-namespace", "EATR_LEADER_ELECTION_NAMESPACE", ""],
+        [
+          "leaderElectionLeaseDuration",
+          "leader-election-lease-duration",
+          "EATR_LEADER_ELECTION_LEASE_DURATION",
+          "15s",
+        ],
+        [
+          "leaderElectionRenewDeadline",
+          "leader-election-renew-deadline",
+          "EATR_LEADER_ELECTION_RENEW_DEADLINE",
+          "10s",
+        ],
+        [
+          "leaderElectionRetryPeriod",
+          "leader-election-retry-period",
+          "EATR_LEADER_ELECTION_RETRY_PERIOD",
+          "2s",
+        ],
         ["configFile", "config", "EATR_CONFIG_FILE", ""],
       ],
     );
@@ -98,7 +142,7 @@ void describe("describeOptions", () => {
 });
 
 void describe("redactedConfig", () => {
-  void it("shows every setting by its file key, durations in Go syntax", () => {
+  void it("shows every setting by its file key, durations in Go syntax, the Lease's namespace resolved", () => {
     const result = loadConfig({ argv: ["-config-file-path=/kube/config"], env: {} });
     assert.equal(result.kind, "run");
     assert.deepEqual(redactedConfig(result.config), {
@@ -115,6 +159,12 @@ void describe("redactedConfig", () => {
       workers: 4,
       kubeApiQps: 50,
       kubeApiBurst: 100,
+      leaderElect: true,
+      leaderElectionId: "eatr",
+      leaderElectionNamespace: "ci-cd",
+      leaderElectionLeaseDuration: "15s",
+      leaderElectionRenewDeadline: "10s",
+      leaderElectionRetryPeriod: "2s",
       logLevel: "info",
       configFile: "",
     });

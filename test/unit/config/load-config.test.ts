@@ -46,6 +46,12 @@ const DEFAULTS: Config = {
   workers: 4,
   kubeApiQps: 50,
   kubeApiBurst: 100,
+  leaderElect: true,
+  leaderElectionId: "eatr",
+  leaderElectionNamespace: "ci-cd",
+  leaderElectionLeaseDurationMs: 15_000,
+  leaderElectionRenewDeadlineMs: 10_000,
+  leaderElectionRetryPeriodMs: 2000,
   configFile: "",
 };
 
@@ -101,7 +107,7 @@ void describe("loadConfig", () => {
         "EATR_HOST_NAMESPACE",
         "hostNamespace",
         "kube-system",
-        { hostNamespace: "kube-system" },
+        { hostNamespace: "kube-system", leaderElectionNamespace: "kube-system" },
       ],
       [
         "informers-resync-interval",
@@ -142,6 +148,41 @@ void describe("loadConfig", () => {
       ["workers", "EATR_WORKERS", "workers", "64", { workers: 64 }],
       ["kube-api-qps", "EATR_KUBE_API_QPS", "kubeApiQps", "2.5", { kubeApiQps: 2.5 }],
       ["kube-api-burst", "EATR_KUBE_API_BURST", "kubeApiBurst", "1", { kubeApiBurst: 1 }],
+      [
+        "leader-election-id",
+        "EATR_LEADER_ELECTION_ID",
+        "leaderElectionId",
+        "eatr.example.com",
+        { leaderElectionId: "eatr.example.com" },
+      ],
+      [
+        "leader-election-namespace",
+        "EATR_LEADER_ELECTION_NAMESPACE",
+        "leaderElectionNamespace",
+        "kube-system",
+        { leaderElectionNamespace: "kube-system" },
+      ],
+      [
+        "leader-election-lease-duration",
+        "EATR_LEADER_ELECTION_LEASE_DURATION",
+        "leaderElectionLeaseDuration",
+        "1m",
+        { leaderElectionLeaseDurationMs: 60_000 },
+      ],
+      [
+        "leader-election-renew-deadline",
+        "EATR_LEADER_ELECTION_RENEW_DEADLINE",
+        "leaderElectionRenewDeadline",
+        "12.5s",
+        { leaderElectionRenewDeadlineMs: 12_500 },
+      ],
+      [
+        "leader-election-retry-period",
+        "EATR_LEADER_ELECTION_RETRY_PERIOD",
+        "leaderElectionRetryPeriod",
+        "500ms",
+        { leaderElectionRetryPeriodMs: 500 },
+      ],
     ];
     for (const [flag, env, key, text, expected] of table) {
       void it(`-${flag} / ${env} / ${key} = ${text}`, () => {
@@ -240,6 +281,7 @@ void describe("loadConfig", () => {
       authTokenRenewalIntervalMs: 5_400_000,
       port: 8080,
       hostNamespace: "secrets",
+      leaderElectionNamespace: "secrets",
       kubeApiQps: 2.5,
     };
     const table: [string, string][] = [
@@ -273,13 +315,13 @@ void describe("loadConfig", () => {
         "an unknown key",
         "/c.json",
         '{"port": 1, "bogus": 2}',
-        'invalid configuration: config file /c.json: unknown key "bogus" (known keys: authTokenRenewalInterval, tokenSafetyMargin, awsCredentialsSecretPrefix, hostNamespace, informersResyncInterval, kubeconfig, loggingVerbosityLevel, port, shutdownGracePeriod, ecrEndpoint, workers, kubeApiQps, kubeApiBurst)',
+        'invalid configuration: config file /c.json: unknown key "bogus" (known keys: authTokenRenewalInterval, tokenSafetyMargin, awsCredentialsSecretPrefix, hostNamespace, informersResyncInterval, kubeconfig, loggingVerbosityLevel, port, shutdownGracePeriod, ecrEndpoint, workers, kubeApiQps, kubeApiBurst, leaderElect, leaderElectionId, leaderElectionNamespace, leaderElectionLeaseDuration, leaderElectionRenewDeadline, leaderElectionRetryPeriod)',
       ],
       [
         "a __proto__ key",
         "/c.json",
         '{"__proto__": {"port": 1}}',
-        'invalid configuration: config file /c.json: unknown key "__proto__" (known keys: authTokenRenewalInterval, tokenSafetyMargin, awsCredentialsSecretPrefix, hostNamespace, informersResyncInterval, kubeconfig, loggingVerbosityLevel, port, shutdownGracePeriod, ecrEndpoint, workers, kubeApiQps, kubeApiBurst)',
+        'invalid configuration: config file /c.json: unknown key "__proto__" (known keys: authTokenRenewalInterval, tokenSafetyMargin, awsCredentialsSecretPrefix, hostNamespace, informersResyncInterval, kubeconfig, loggingVerbosityLevel, port, shutdownGracePeriod, ecrEndpoint, workers, kubeApiQps, kubeApiBurst, leaderElect, leaderElectionId, leaderElectionNamespace, leaderElectionLeaseDuration, leaderElectionRenewDeadline, leaderElectionRetryPeriod)',
       ],
       [
         "a flag name used as a key",
@@ -486,7 +528,7 @@ void describe("loadConfig", () => {
       [
         "invalid configuration (6 problems):",
         "  unknown flag --bogus (see eatr --help)",
-        '  config file /c.yaml: unknown key "extra" (known keys: authTokenRenewalInterval, tokenSafetyMargin, awsCredentialsSecretPrefix, hostNamespace, informersResyncInterval, kubeconfig, loggingVerbosityLevel, port, shutdownGracePeriod, ecrEndpoint, workers, kubeApiQps, kubeApiBurst)',
+        '  config file /c.yaml: unknown key "extra" (known keys: authTokenRenewalInterval, tokenSafetyMargin, awsCredentialsSecretPrefix, hostNamespace, informersResyncInterval, kubeconfig, loggingVerbosityLevel, port, shutdownGracePeriod, ecrEndpoint, workers, kubeApiQps, kubeApiBurst, leaderElect, leaderElectionId, leaderElectionNamespace, leaderElectionLeaseDuration, leaderElectionRenewDeadline, leaderElectionRetryPeriod)',
         '  auth-token-renewal-interval (flag --auth-token-renewal-interval) = "6 hours": expected a duration like 20s, 6h or 1h30m',
         `  host-namespace (env EATR_HOST_NAMESPACE) = "Bad_NS": expected a DNS-1123 label (at most 63 lowercase letters, digits or '-', starting and ending with a letter or digit)`,
         '  port (flag -port) = "70000": expected a port number from 0 to 65535',
@@ -529,6 +571,178 @@ void describe("loadConfig", () => {
         kind: "version",
         text: "eatr 1.2.3\n",
       });
+    });
+  });
+  void describe("leader election", () => {
+    const elect: [string, Partial<LoadConfigOptions>, boolean][] = [
+      ["the default", {}, true],
+      ["-leader-elect", { argv: ["-leader-elect"] }, true],
+      ["--leader-elect", { argv: ["--leader-elect"] }, true],
+      ["-leader-elect=false", { argv: ["-leader-elect=false"] }, false],
+      ["--leader-elect=true", { argv: ["--leader-elect=true"], env: { EATR_LEADER_ELECT: "false" } }, true],
+      ["Go's -leader-elect=0", { argv: ["-leader-elect=0"] }, false],
+      ["Go's -leader-elect=F", { argv: ["-leader-elect=F"] }, false],
+      ["EATR_LEADER_ELECT=false", { env: { EATR_LEADER_ELECT: "false" } }, false],
+      ["EATR_LEADER_ELECT=true", { env: { EATR_LEADER_ELECT: "true" } }, true],
+      [
+        "a flag before another flag",
+        { argv: ["-leader-elect", "-port", "1"], env: { EATR_LEADER_ELECT: "false" } },
+        true,
+      ],
+      [
+        "a YAML boolean",
+        { argv: ["--config", "/c.yaml"], readFile: files({ "/c.yaml": "leaderElect: false\n" }) },
+        false,
+      ],
+      [
+        "a YAML string",
+        { argv: ["--config", "/c.yaml"], readFile: files({ "/c.yaml": "leaderElect: 'false'\n" }) },
+        false,
+      ],
+      [
+        "a JSON boolean",
+        { argv: ["--config", "/c.json"], readFile: files({ "/c.json": '{"leaderElect": false}' }) },
+        false,
+      ],
+    ];
+    for (const [name, options, expected] of elect) {
+      void it(`reads leaderElect from ${name}`, () => {
+        assert.equal(load(options).leaderElect, expected);
+      });
+    }
+
+    const namespaces: [string, Partial<LoadConfigOptions>, string][] = [
+      ["host-namespace when nothing else is set", { argv: ["-host-namespace=ops"] }, "ops"],
+      ["POD_NAMESPACE over host-namespace", { env: { POD_NAMESPACE: "eatr-system" } }, "eatr-system"],
+      ["host-namespace when POD_NAMESPACE is empty", { env: { POD_NAMESPACE: "" } }, "ci-cd"],
+      [
+        "the option over POD_NAMESPACE",
+        { argv: ["-leader-election-namespace", "leases"], env: { POD_NAMESPACE: "eatr-system" } },
+        "leases",
+      ],
+      [
+        "POD_NAMESPACE when the option is set empty",
+        { env: { EATR_LEADER_ELECTION_NAMESPACE: "", POD_NAMESPACE: "eatr-system" } },
+        "eatr-system",
+      ],
+    ];
+    for (const [name, options, expected] of namespaces) {
+      void it(`puts the Lease in ${name}`, () => {
+        assert.equal(load(options).leaderElectionNamespace, expected);
+      });
+    }
+
+    void it("accepts timings just inside the rule", () => {
+      const config = load({
+        argv: [
+          "-leader-election-lease-duration=11s",
+          "-leader-election-renew-deadline=10s",
+          "-leader-election-retry-period=8.3s",
+        ],
+      });
+      assert.deepEqual(
+        [
+          config.leaderElectionLeaseDurationMs,
+          config.leaderElectionRenewDeadlineMs,
+          config.leaderElectionRetryPeriodMs,
+        ],
+        [11_000, 10_000, 8300],
+      );
+    });
+
+    const invalid: [string, Partial<LoadConfigOptions>, string][] = [
+      [
+        "-leader-elect false (Go would read it as -leader-elect and an argument)",
+        { argv: ["-leader-elect", "false"] },
+        "flag -leader-elect is a boolean: write -leader-elect=false, not -leader-elect false",
+      ],
+      [
+        "--leader-elect followed by another argument",
+        { argv: ["--leader-elect", "no"] },
+        'unexpected argument "no": eatr takes only flags',
+      ],
+      [
+        "a boolean flag with a word",
+        { argv: ["-leader-elect=yes"] },
+        'leader-elect (flag -leader-elect) = "yes": expected true or false',
+      ],
+      [
+        "a boolean env var with a word",
+        { env: { EATR_LEADER_ELECT: "on" } },
+        'leader-elect (env EATR_LEADER_ELECT) = "on": expected true or false',
+      ],
+      [
+        "an empty boolean env var",
+        { env: { EATR_LEADER_ELECT: "" } },
+        'leader-elect (env EATR_LEADER_ELECT) = "": expected true or false',
+      ],
+      [
+        "a lease name with capitals",
+        { argv: ["-leader-election-id", "Eatr"] },
+        `leader-election-id (flag -leader-election-id) = "Eatr": expected a DNS-1123 subdomain (at most 253 lowercase letters, digits, '-' or '.', starting and ending with a letter or digit)`,
+      ],
+      [
+        "an empty lease name",
+        { env: { EATR_LEADER_ELECTION_ID: "" } },
+        `leader-election-id (env EATR_LEADER_ELECTION_ID) = "": expected a DNS-1123 subdomain (at most 253 lowercase letters, digits, '-' or '.', starting and ending with a letter or digit)`,
+      ],
+      [
+        "a lease namespace with a dot",
+        { argv: ["-leader-election-namespace=a.b"] },
+        `leader-election-namespace (flag -leader-election-namespace) = "a.b": expected a DNS-1123 label (at most 63 lowercase letters, digits or '-', starting and ending with a letter or digit), or empty`,
+      ],
+      [
+        "an invalid POD_NAMESPACE when it is used",
+        { env: { POD_NAMESPACE: "Not_A_Namespace" } },
+        `POD_NAMESPACE (env POD_NAMESPACE) = "Not_A_Namespace": expected a DNS-1123 label (at most 63 lowercase letters, digits or '-', starting and ending with a letter or digit)`,
+      ],
+      [
+        "a lease duration in part seconds",
+        { argv: ["-leader-election-lease-duration=15500ms"] },
+        'leader-election-lease-duration (flag -leader-election-lease-duration) = "15500ms": expected a whole number of seconds above 0, like 15s or 1m',
+      ],
+      [
+        "a zero retry period",
+        { argv: ["-leader-election-retry-period=0"] },
+        'leader-election-retry-period (flag -leader-election-retry-period) = "0": expected a duration above 0, like 20s, 6h or 1h30m',
+      ],
+      [
+        "a lease duration not above the renew deadline",
+        { argv: ["-leader-election-lease-duration", "10s"] },
+        "leader election timings: expected leader-election-lease-duration > leader-election-renew-deadline > 1.2 × leader-election-retry-period, got 10s (flag -leader-election-lease-duration) > 10s (default) > 1.2 × 2s (default) = 2s400ms",
+      ],
+      [
+        "a renew deadline not above 1.2 × the retry period",
+        {
+          env: { EATR_LEADER_ELECTION_RETRY_PERIOD: "9s", EATR_CONFIG_FILE: "/c.yaml" },
+          readFile: files({ "/c.yaml": "leaderElectionRenewDeadline: 10s\n" }),
+        },
+        'leader election timings: expected leader-election-lease-duration > leader-election-renew-deadline > 1.2 × leader-election-retry-period, got 15s (default) > 10s (file /c.yaml, key "leaderElectionRenewDeadline") > 1.2 × 9s (env EATR_LEADER_ELECTION_RETRY_PERIOD) = 10s800ms',
+      ],
+    ];
+    for (const [name, options, problem] of invalid) {
+      void it(`rejects ${name}`, () => {
+        assert.equal(failure(options), `invalid configuration: ${problem}`);
+      });
+    }
+
+    void it("checks the timings even with leader election off", () => {
+      assert.match(
+        failure({ argv: ["-leader-elect=false", "-leader-election-renew-deadline=1m"] }),
+        /leader election timings/,
+      );
+    });
+
+    void it("does not check the timings together when one is itself invalid", () => {
+      assert.equal(
+        failure({ argv: ["-leader-election-renew-deadline=forever", "-leader-election-lease-duration=1s"] }),
+        'invalid configuration: leader-election-renew-deadline (flag -leader-election-renew-deadline) = "forever": expected a duration like 20s, 6h or 1h30m',
+      );
+    });
+
+    void it("ignores an invalid POD_NAMESPACE when the namespace is set", () => {
+      const config = load({ argv: ["-leader-election-namespace=leases"], env: { POD_NAMESPACE: "Bad" } });
+      assert.equal(config.leaderElectionNamespace, "leases");
     });
   });
 });
