@@ -1,6 +1,6 @@
 /** Leader election over a coordination.k8s.io/v1 Lease, with client-go's algorithm. */
+export { defaultIdentity } from "./identity.ts";
 export {
-  defaultIdentity,
   LeaderElector,
   type LeaderElectorOptions,
   type LeaderHealth,

@@ -1,5 +1,3 @@
-import { randomBytes } from "node:crypto";
-import { hostname } from "node:os";
 import { pino, type Logger } from "pino";
 import { realClock, type Clock } from "../clock.ts";
 import {
@@ -19,7 +17,10 @@ import {
 } from "./timings.ts";
 import { noopElectionMetrics, type ElectionMetrics, type LeaderElectionMetricsProvider } from "./metrics.ts";
 
-/** Why leadership ended: "lost" when renewals failed for renewDeadline, "stopped" when run's signal aborted. */
+/**
+ * Why leadership ended: "lost" when no renewal succeeded for renewDeadline or another holder took the lease,
+ * "stopped" when run's signal aborted.
+ */
 export type StopReason = "lost" | "stopped";
 
 export interface LeaderElectorOptions {
@@ -34,7 +35,7 @@ export interface LeaderElectorOptions {
   readonly renewDeadlineMs?: number;
   /** Time between attempts; 1.2 × retryPeriodMs must be below renewDeadlineMs. */
   readonly retryPeriodMs?: number;
-  /** Hand the lease over on a graceful stop (holder "", duration 1 s) so a peer takes over at once. Default true. */
+  /** On a graceful stop, release the lease (holder "", duration 1 s): a peer takes over at once. Default on. */
   readonly releaseOnStop?: boolean;
   /** Called when this replica starts leading; `leadership` aborts when it stops. Not awaited. */
   readonly onStartedLeading?: (leadership: AbortSignal) => void | Promise<void>;
@@ -43,7 +44,7 @@ export interface LeaderElectorOptions {
    * so work stops before a peer can start; on "lost" a peer may already lead: stop at once.
    */
   readonly onStoppedLeading?: (reason: StopReason) => void | Promise<void>;
-  /** Called when the lease holder this replica sees changes to another identity (its own included). */
+  /** Called when the lease holder this replica sees changes to another identity (its own too; never ""). */
   readonly onNewLeader?: (identity: string) => void;
   readonly clock?: Clock;
   /** Random numbers in [0, 1) for the acquire jitter; default Math.random. */
@@ -56,11 +57,6 @@ export interface LeaderElectorOptions {
 export interface LeaderHealth {
   readonly ok: boolean;
   readonly detail: string;
-}
-
-/** hostname + "_" + a random hex suffix, so a restarted pod of the same name is a new candidate. */
-export function defaultIdentity(): string {
-  return `${hostname()}_${randomBytes(4).toString("hex")}`;
 }
 
 /**
@@ -189,7 +185,8 @@ export class LeaderElector {
    * Renews every retryPeriod until signal aborts ("stopped") or renewDeadline passes since the last successful
    * renewal ("lost"). Unlike client-go, whose deadline starts a retryPeriod after the last success, the
    * deadline counts from the last success itself, so leaseDuration > renewDeadline means this replica stops
-   * before any peer can see the lease expire.
+   * before any peer can see the lease expire. Also "lost" at once when a read shows another holder (a peer
+   * with other timings, or a hand edit, took the lease): client-go would keep leading until the deadline.
    */
   private async renew(signal: AbortSignal): Promise<StopReason> {
     for (;;) {
@@ -200,6 +197,11 @@ export class LeaderElector {
       const remaining = deadline - this.clock.monotonic();
       if (remaining <= 0) return "lost";
       await this.attempt(remaining, signal);
+      const holder = this.observed?.record.holderIdentity;
+      if (holder !== this.identity) {
+        this.log.error({ holder }, "the lease was taken over");
+        return "lost";
+      }
     }
   }
 
@@ -279,7 +281,7 @@ export class LeaderElector {
     return true;
   }
 
-  /** The lease as last seen is still valid: seen (by this replica's monotonic clock) less than its duration ago. */
+  /** The lease as last seen is valid: seen, by this replica's monotonic clock, less than its duration ago. */
   private isLeaseValid(nowMono: number): boolean {
     const seconds = this.observed?.record.leaseDurationSeconds ?? 0;
     return this.observed !== undefined && this.observedTime + seconds * 1000 > nowMono;

@@ -1,11 +1,8 @@
 import assert from "node:assert/strict";
 import { hostname } from "node:os";
 import { describe, it } from "node:test";
-import {
-  defaultIdentity,
-  LeaderElector,
-  type LeaderElectorOptions,
-} from "../../../src/leader/leader-elector.ts";
+import { defaultIdentity } from "../../../src/leader/identity.ts";
+import { LeaderElector, type LeaderElectorOptions } from "../../../src/leader/leader-elector.ts";
 import { deferred, flush, isSettled, sample } from "../queue/helpers.ts";
 import { FreezableClock, World, type Candidate } from "./harness.ts";
 import { MemoryLock, type Fault } from "./memory-lock.ts";
@@ -233,6 +230,18 @@ void describe("LeaderElector", () => {
       await w.advance(30_000);
       assert.equal(a.elector.isLeader(), true);
       assert.deepEqual(a.events, ["leader:a", "started"]);
+    });
+
+    void it("loses leadership at once when a read shows another holder took the lease", async () => {
+      const w = new World();
+      const a = await w.campaign(w.candidate("a"));
+      await w.advance(3000);
+      w.store.put(w.record("b", { leaseTransitions: 1 }));
+      // At 4 s: the cached update conflicts, the read shows b holding a valid lease.
+      await w.advance(1000);
+      assert.equal(await endedWith(a, "lost"), true);
+      assert.deepEqual(a.events, ["leader:a", "started", "leader:b", "stopped:lost"]);
+      assert.equal(w.store.current()?.holderIdentity, "b");
     });
 
     void it("aborts the leadership signal given to onStartedLeading", async () => {
