@@ -16,8 +16,9 @@ export interface ConfigFileContents {
 
 /**
  * Reads a JSON (.json) or YAML (.yaml, .yml) config file whose top level maps config keys (the
- * camelCase option names) to strings or numbers (and booleans, for boolean options). Unknown keys and values of other types are problems;
- * so are a file that cannot be read or parsed. `readFile` returns the file's text or throws.
+ * camelCase option names) to strings or numbers, or booleans for boolean options. Unknown keys and values
+ * of other types are problems; so are a file that cannot be read or parsed. `readFile` returns the
+ * file's text or throws.
  */
 export function readConfigFile(
   path: string,
