@@ -135,7 +135,7 @@ export class LeaderElector {
     if (!this.leading || this.lastRenew === undefined) {
       return { ok: true, detail: `not leading ${this.name}; leader is ${this.getLeader() ?? "unknown"}` };
     }
-    const sinceMs = this.clock.monotonic() - this.lastRenew;
+    const sinceMs = Math.round(this.clock.monotonic() - this.lastRenew);
     const limitMs = this.leaseDurationMs + toleranceMs;
     return sinceMs > limitMs
       ? { ok: false, detail: `leading ${this.name} but not renewed for ${sinceMs} ms (limit ${limitMs} ms)` }
@@ -206,7 +206,9 @@ export class LeaderElector {
   }
 
   /** One tryAcquireOrRenew bounded by timeoutMs and signal; any failure is a failed round. */
-  private async attempt(timeoutMs: number, signal: AbortSignal): Promise<boolean> {
+  private async attempt(remainingMs: number, signal: AbortSignal): Promise<boolean> {
+    // Monotonic times are fractional; AbortSignal.timeout (in LeaseLock) takes whole milliseconds only.
+    const timeoutMs = Math.max(1, Math.ceil(remainingMs));
     const deadline = new AbortController();
     const timer = this.clock.setTimeout(() => {
       deadline.abort(new Error(`${this.lock.describe()}: no answer within ${timeoutMs} ms`));

@@ -119,9 +119,12 @@ export class LeaseLock implements LeaderLock {
   }
 }
 
-/** client-node options bounding one call by bounds.timeoutMs and, if given, bounds.signal. */
+/**
+ * client-node options bounding one call by bounds.timeoutMs (rounded up: AbortSignal.timeout throws on a
+ * fractional delay) and, if given, bounds.signal.
+ */
 function leaseCallOptions(bounds: CallBounds): ConfigurationOptions {
-  const options = callOptions(bounds.timeoutMs);
+  const options = callOptions(Math.max(1, Math.ceil(bounds.timeoutMs)));
   const { signal } = bounds;
   if (signal === undefined) return options;
   const alsoOnSignal = {

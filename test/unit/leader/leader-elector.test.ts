@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { hostname } from "node:os";
 import { describe, it } from "node:test";
+import type { Clock } from "../../../src/clock.ts";
 import { defaultIdentity } from "../../../src/leader/identity.ts";
 import { LeaderElector, type LeaderElectorOptions } from "../../../src/leader/leader-elector.ts";
 import { deferred, flush, isSettled, sample } from "../queue/helpers.ts";
@@ -220,6 +221,24 @@ void describe("LeaderElector", () => {
       assert.equal(a.elector.isLeader(), true);
       await w.advance(100);
       assert.equal(await endedWith(a, "lost"), true);
+    });
+
+    void it("bounds calls by whole milliseconds when monotonic time is fractional", async () => {
+      const w = new World();
+      // Readings carry a fraction of a millisecond, as performance.now() readings do.
+      let readings = 0;
+      const clock: Clock = {
+        now: () => w.clock.now(),
+        monotonic: () => w.clock.monotonic() + ((readings++ * 0.37) % 1),
+        setTimeout: (fn, ms) => w.clock.setTimeout(fn, ms),
+      };
+      const a = await w.campaign(w.candidate("a", { clock }));
+      await w.advance(6000);
+      assert.equal(a.elector.isLeader(), true);
+      assert.equal(a.lock.count("update"), 3);
+      for (const call of a.lock.calls) {
+        assert.ok(Number.isInteger(call.bounds.timeoutMs), String(call.bounds.timeoutMs));
+      }
     });
 
     void it("keeps leading through failures shorter than renewDeadline", async () => {

@@ -199,6 +199,20 @@ void describe("LeaseLock", () => {
     assert.equal(signal?.aborted, true);
   });
 
+  void it("rounds a fractional timeout up (AbortSignal.timeout takes whole milliseconds)", async () => {
+    const { api, calls } = fakeApi({ readNamespacedLease: [apiError(404)] });
+    const lock = new LeaseLock({ api, namespace: "ci-cd", name: "eatr" });
+    await lock.get({ timeoutMs: 1438.44249 });
+    let signal: AbortSignal | undefined;
+    const ctx = {
+      setSignal: (s: AbortSignal) => (signal = s),
+      getSignal: () => signal,
+      setHeaderParam: () => undefined,
+    } as unknown as RequestContext;
+    for (const m of calls[0]?.options?.middleware ?? []) await m.pre(ctx).toPromise();
+    assert.equal(signal?.aborted, false);
+  });
+
   void it("requires a namespace and a name", () => {
     const { api } = fakeApi({});
     assert.throws(() => new LeaseLock({ api, namespace: "", name: "eatr" }), /namespace is required/);

@@ -139,7 +139,10 @@ export class MemoryLock implements LeaderLock {
 
   private async call<T>(op: Op, bounds: CallBounds, answer: () => T): Promise<T> {
     this.calls.push({ op, bounds });
-    assert(bounds.timeoutMs > 0, `${op} called with timeoutMs ${bounds.timeoutMs}`);
+    assert(
+      Number.isInteger(bounds.timeoutMs) && bounds.timeoutMs > 0,
+      `${op} called with timeoutMs ${bounds.timeoutMs}: AbortSignal.timeout needs a whole number above 0`,
+    );
     const fault = this.queued[op].shift() ?? this.always[op];
     // Answer asynchronously, as a real API call would.
     await Promise.resolve();
