@@ -48,6 +48,10 @@ export class Controller {
   private readonly o: ControllerOptions;
   private readonly clock: Clock;
   private readonly reconciler: NamespaceReconciler;
+  /** Aborted to halt every pull secret write at once (leadership lost). */
+  private readonly writes = new AbortController();
+  /** Records Events (also used by main for leader election transitions). */
+  readonly events: EventRecorder;
   private workers: WorkerPool | undefined;
   private resyncTimer: TimerHandle | undefined;
   private started = false;
@@ -64,13 +68,13 @@ export class Controller {
       clock: this.clock,
       metrics: new PrometheusWorkqueueMetrics({ registry: metrics.registry }),
     });
-    const events = new EventRecorder({
+    const events = (this.events = new EventRecorder({
       core,
       clock: this.clock,
       component: CONTROLLER_NAME,
       instance: this.identity,
       logger,
-    });
+    }));
     this.sources = createSources({
       kubeConfig: options.kubeConfig,
       core,
@@ -155,7 +159,9 @@ export class Controller {
       clock: this.clock,
       qps: options.kubeApiQps,
       burst: options.kubeApiBurst,
-      fieldManager: CONTROLLER_NAME,
+      // The API server records who wrote what: with several replicas, writes are traceable to one leader.
+      fieldManager: `${CONTROLLER_NAME}/${this.identity}`,
+      signal: this.writes.signal,
       observe: (operation, result) => {
         metrics.pullSecretWrites.inc({ operation, result });
       },
@@ -262,6 +268,11 @@ export class Controller {
     ]);
     timer?.cancel();
     return finished;
+  }
+
+  /** Halts every pull secret write at once, in flight or queued; reconciles then fail fast. Irreversible. */
+  haltWrites(reason: string): void {
+    this.writes.abort(new Error(reason));
   }
 
   private enqueueUsersOf(registry: string): void {

@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 import { existsSync, readFileSync } from "node:fs";
-import { KubeConfig } from "@kubernetes/client-node";
+import { CoordinationV1Api, KubeConfig } from "@kubernetes/client-node";
+import type { Logger } from "pino";
 import { ConfigError, loadConfig, redactedConfig, type Config } from "./config/index.ts";
 import { Controller } from "./controller.ts";
 import { EcrTokenProvider } from "./ecr/token-provider.ts";
+import { LeaderElector, LeaseLock, PrometheusLeaderElectionMetrics } from "./leader/index.ts";
 import { createLogger, serializeError } from "./log.ts";
 import { startHttpServer } from "./metrics/http-server.ts";
 import { ControllerMetrics } from "./metrics/metrics.ts";
@@ -101,12 +103,22 @@ async function main(): Promise<number> {
     "eatr starting",
   );
 
+  const elector = config.leaderElect
+    ? leaderElector(config, kubeConfig, controller, logger, metrics)
+    : undefined;
+
   let http;
   try {
     http = await startHttpServer({
       port: config.port,
       registry: metrics.registry,
-      healthz: () => controller.health(),
+      healthz: () => {
+        const own = controller.health();
+        const leader = elector?.healthCheck(HEALTHZ_LEADER_TOLERANCE_MS);
+        return leader === undefined
+          ? own
+          : { ok: own.ok && leader.ok, detail: `${own.detail}; ${leader.detail}` };
+      },
       readyz: () => controller.readiness(),
     });
   } catch (err) {
@@ -129,23 +141,25 @@ async function main(): Promise<number> {
   process.on("SIGINT", onSignal);
 
   controller.startInformers();
-  try {
-    await controller.waitForSync(stopping.signal);
-    logger.info("informer caches synced; starting workers");
-    controller.startWorkers();
-  } catch {
-    // stopped before sync: fall through to shutdown
-  }
-  if (!stopping.signal.aborted) {
-    await new Promise<void>((resolve) => {
-      stopping.signal.addEventListener(
-        "abort",
-        () => {
-          resolve();
-        },
-        { once: true },
-      );
-    });
+  let code = 0;
+  if (elector) {
+    // Every replica keeps its caches warm; only the leader runs workers. Losing the lease halts writes at
+    // once and exits non-zero so Kubernetes restarts the pod; SIGTERM stops workers, then releases it.
+    const outcome = await elector.run(stopping.signal);
+    if (outcome === "lost") code = 1;
+  } else {
+    await startWorkersWhenSynced(controller, stopping.signal, logger);
+    if (!stopping.signal.aborted) {
+      await new Promise<void>((resolve) => {
+        stopping.signal.addEventListener(
+          "abort",
+          () => {
+            resolve();
+          },
+          { once: true },
+        );
+      });
+    }
   }
 
   logger.info({ signal: signalled, gracePeriodMs: config.shutdownGracePeriodMs }, "shutting down");
@@ -156,8 +170,77 @@ async function main(): Promise<number> {
       "in-flight reconciles did not finish within the shutdown grace period",
     );
   await http.close();
-  logger.info("stopped");
-  return 0;
+  logger.info({ exitCode: code }, "stopped");
+  return code;
+}
+
+/** Waits for the caches, then starts the workers; returns early (without workers) when signal aborts. */
+async function startWorkersWhenSynced(
+  controller: Controller,
+  signal: AbortSignal,
+  logger: Logger,
+): Promise<void> {
+  try {
+    await controller.waitForSync(signal);
+  } catch {
+    return; // stopped before the caches synced
+  }
+  logger.info("informer caches synced; starting workers");
+  controller.startWorkers();
+}
+
+/** /healthz fails when the leader has not renewed for longer than the lease duration plus this. */
+const HEALTHZ_LEADER_TOLERANCE_MS = 10_000;
+
+function leaderElector(
+  config: Config,
+  kubeConfig: KubeConfig,
+  controller: Controller,
+  logger: Logger,
+  metrics: ControllerMetrics,
+): LeaderElector {
+  const lease = {
+    apiVersion: "coordination.k8s.io/v1",
+    kind: "Lease",
+    name: config.leaderElectionId,
+    namespace: config.leaderElectionNamespace,
+  };
+  return new LeaderElector({
+    lock: new LeaseLock({
+      api: kubeConfig.makeApiClient(CoordinationV1Api),
+      namespace: config.leaderElectionNamespace,
+      name: config.leaderElectionId,
+    }),
+    identity: controller.identity,
+    name: config.leaderElectionId,
+    leaseDurationMs: config.leaderElectionLeaseDurationMs,
+    renewDeadlineMs: config.leaderElectionRenewDeadlineMs,
+    retryPeriodMs: config.leaderElectionRetryPeriodMs,
+    metrics: new PrometheusLeaderElectionMetrics({ registry: metrics.registry }),
+    logger,
+    onStartedLeading: async (leadership) => {
+      controller.events.record(lease, "Normal", "LeaderElection", `${controller.identity} became leader`);
+      await startWorkersWhenSynced(controller, leadership, logger);
+    },
+    onStoppedLeading: async (reason) => {
+      if (reason === "lost") {
+        controller.haltWrites("leadership lost");
+        controller.events.record(
+          lease,
+          "Warning",
+          "LeaderElection",
+          `${controller.identity} lost the lease; exiting`,
+        );
+        return;
+      }
+      // Graceful stop: finish in-flight work before the lease is released to a peer.
+      controller.events.record(lease, "Normal", "LeaderElection", `${controller.identity} stopped leading`);
+      await controller.stop(config.shutdownGracePeriodMs);
+    },
+    onNewLeader: (identity) => {
+      logger.info({ leader: identity, lease: `${lease.namespace}/${lease.name}` }, "new leader observed");
+    },
+  });
 }
 
 main().then(

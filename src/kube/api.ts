@@ -10,10 +10,15 @@ import {
  * Per-call options for client-node API methods: bound the request by timeoutMs (client-node has no default
  * timeout) and optionally set the Content-Type (patches default to JSON Patch).
  */
-export function callOptions(timeoutMs: number, contentType?: string): ConfigurationOptions {
+export function callOptions(
+  timeoutMs: number,
+  contentType?: string,
+  signal?: AbortSignal,
+): ConfigurationOptions {
   const middleware: ObservableMiddleware = {
     pre: (ctx: RequestContext) => {
-      ctx.setSignal(AbortSignal.timeout(timeoutMs));
+      const timeout = AbortSignal.timeout(Math.ceil(timeoutMs));
+      ctx.setSignal(signal === undefined ? timeout : AbortSignal.any([timeout, signal]));
       if (contentType !== undefined) ctx.setHeaderParam("Content-Type", contentType);
       return new Observable(Promise.resolve(ctx));
     },
@@ -31,7 +36,9 @@ interface ApiErrorShape {
 /** The HTTP status of a client-node API error, if it has one. */
 export function statusOf(err: unknown): number | undefined {
   const e = err as ApiErrorShape | undefined;
-  return typeof e?.code === "number" ? e.code : typeof e?.statusCode === "number" ? e.statusCode : undefined;
+  // DOMException (abort, timeout) has a numeric `code` too: only HTTP statuses count.
+  for (const v of [e?.code, e?.statusCode]) if (typeof v === "number" && v >= 100 && v < 600) return v;
+  return undefined;
 }
 
 /** The Kubernetes Status object carried by an API error (body is a JSON string in client-node 2.x). */

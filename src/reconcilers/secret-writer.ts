@@ -15,6 +15,8 @@ export interface SecretWriterOptions {
   /** The field manager recorded by the API server for our writes. */
   readonly fieldManager: string;
   readonly timeoutMs?: number;
+  /** Aborting it halts every write at once, in flight or not yet sent (leadership lost, shutdown). */
+  readonly signal?: AbortSignal;
   /** Told of every write attempt and its result (for metrics). */
   readonly observe?: (operation: WriteOperation, result: WriteResult) => void;
 }
@@ -45,7 +47,7 @@ export class SecretWriter implements PullSecretWriter {
     return this.run("create", () =>
       this.o.core.createNamespacedSecret(
         { namespace: namespaceOf(secret), body: secret, fieldManager: this.o.fieldManager },
-        callOptions(this.o.timeoutMs),
+        callOptions(this.o.timeoutMs, undefined, this.o.signal),
       ),
     );
   }
@@ -59,7 +61,7 @@ export class SecretWriter implements PullSecretWriter {
           body: secret,
           fieldManager: this.o.fieldManager,
         },
-        callOptions(this.o.timeoutMs),
+        callOptions(this.o.timeoutMs, undefined, this.o.signal),
       ),
     );
   }
@@ -72,7 +74,7 @@ export class SecretWriter implements PullSecretWriter {
     await this.run("delete", () =>
       this.o.core.deleteNamespacedSecret(
         { name: secret.metadata?.name ?? "", namespace: namespaceOf(secret), body: { preconditions } },
-        callOptions(this.o.timeoutMs),
+        callOptions(this.o.timeoutMs, undefined, this.o.signal),
       ),
     );
   }
@@ -88,8 +90,10 @@ export class SecretWriter implements PullSecretWriter {
   }
 
   private async run<T>(operation: WriteOperation, call: () => Promise<T>): Promise<T> {
+    this.o.signal?.throwIfAborted();
     const wait = this.bucket.when();
     if (wait > 0) await new Promise<void>((resolve) => this.o.clock.setTimeout(resolve, wait));
+    this.o.signal?.throwIfAborted();
     try {
       const out = await call();
       this.o.observe?.(operation, "success");
