@@ -1,0 +1,53 @@
+# syntax=docker/dockerfile:1
+#
+# eatr's container image: Node 24 LTS, the compiled dist/, production dependencies and package.json;
+# runs as uid 65532 and writes nothing to disk (read-only root filesystem).
+#
+#   docker build -t eatr:0.1.0 --build-arg VERSION=0.1.0 --build-arg REVISION=$(git rev-parse HEAD) .
+#
+# There is no Docker engine in CI: test/integration/image.test.ts replays these steps (WORKDIR, COPY,
+# RUN npm …) in temp folders and runs the result as uid 65532 from a read-only folder, so keep every step
+# one it understands (it fails on anything else).
+
+# Node 24 LTS on Debian 13 (trixie), exact version. Pin the digest too for reproducible builds:
+#   docker buildx imagetools inspect node:24.21.0-trixie-slim
+ARG NODE_IMAGE=node:24.21.0-trixie-slim
+
+# ---- build: every dependency, TypeScript -> dist/ ------------------------------------------------------
+FROM ${NODE_IMAGE} AS build
+WORKDIR /app
+COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
+COPY src ./src
+# npm ci also runs the "prepare" script (the same build); the explicit build below keeps the step visible.
+RUN npm ci --no-audit --no-fund
+RUN npm run build
+
+# ---- deps: production dependencies only; no install scripts (no prepare, no tsc) ----------------------
+FROM ${NODE_IMAGE} AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
+
+# ---- runtime: dist + production node_modules + package.json (read for --version) ----------------------
+FROM ${NODE_IMAGE}
+ARG NODE_IMAGE
+ARG VERSION=0.1.0
+ARG REVISION=""
+LABEL org.opencontainers.image.title="eatr" \
+      org.opencontainers.image.description="Keeps AWS ECR image pull secrets fresh in every Kubernetes namespace that asks for them" \
+      org.opencontainers.image.licenses="MIT" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.base.name="docker.io/library/${NODE_IMAGE}"
+ENV NODE_ENV=production
+WORKDIR /app
+COPY --from=deps /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY package.json ./
+# The distroless "nonroot" uid/gid; matches the chart's runAsUser/runAsGroup. Files stay root-owned and
+# read-only to it.
+USER 65532:65532
+EXPOSE 5000
+# node is PID 1 and needs no init: eatr handles SIGTERM and SIGINT itself (stops intake, finishes in-flight
+# work within -shutdown-grace-period, releases its Lease, exits 0) and starts no child processes to reap.
+ENTRYPOINT ["node", "/app/dist/main.js"]
