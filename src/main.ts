@@ -243,9 +243,16 @@ function leaderElector(
   });
 }
 
+/** After main returns, calls still waiting on an unreachable API server may delay the exit this long at most. */
+const EXIT_LINGER_MS = 1_000;
+
 main().then(
   (code) => {
     process.exitCode = code;
+    // Everything is stopped, but a lost lease usually means the API server is unreachable: calls still in
+    // flight there (an Event, a list) would keep the process up until their own timeouts (10 s and more),
+    // while it no longer leads. Give them a moment (a reachable server answers at once), then exit.
+    setTimeout(() => process.exit(), EXIT_LINGER_MS).unref();
   },
   (err: unknown) => {
     process.stderr.write(`eatr: fatal: ${JSON.stringify(serializeError(err))}\n`);
