@@ -1,0 +1,296 @@
+/**
+ * One bench environment: its own control plane (etcd + kube-apiserver), a local ECR endpoint with R
+ * registries, the host namespace with their credential secrets, and helpers to create namespaces, start
+ * controllers and take before/after snapshots of what a scenario costs.
+ */
+import { mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { ensureBinaries, startControlPlane, type ControlPlane } from "../../test/env/control-plane.ts";
+import { startEcrServer, type EcrServer } from "../../test/env/ecr-server.ts";
+import { Controller, cpuSecondsOf, parseLabels } from "./controller.ts";
+import { forEachLimit, Kube } from "./kube.ts";
+import { SecretTracker, type Registry } from "./tracker.ts";
+
+export const HOST_NAMESPACE = "ci-cd";
+export const CREDENTIALS_PREFIX = "eatr-aws-credentials";
+/** Labels the bench puts on what it creates (namespaces and ceiling secrets), never read by eatr. */
+export const BENCH_LABEL = "bench.eatr.io/run";
+
+const REGIONS = [
+  "eu-west-1",
+  "us-east-1",
+  "ap-southeast-2",
+  "eu-central-1",
+  "us-west-2",
+  "ap-northeast-1",
+  "sa-east-1",
+  "ca-central-1",
+];
+
+export function makeRegistries(count: number): Registry[] {
+  return Array.from({ length: count }, (_, i) => {
+    const accountId = String(100_000_000_000 + 111 * (i + 1));
+    const region = REGIONS[i % REGIONS.length] ?? "eu-west-1";
+    return {
+      host: `${accountId}.dkr.ecr.${region}.amazonaws.com`,
+      accountId,
+      region,
+      accessKeyId: `AKIABENCH${String(i).padStart(11, "0")}`,
+      secretAccessKey: `bench-secret-key-${String(i)}-${"x".repeat(20)}`,
+    };
+  });
+}
+
+export function nsName(prefix: string, i: number): string {
+  return `${prefix}-${String(i).padStart(5, "0")}`;
+}
+
+/** Counters read before and after a scenario. */
+export interface Snapshot {
+  at: number;
+  ecrCalls: number;
+  apiRequests: Map<string, number>;
+  apiServerCpu: number;
+  etcdCpu: number;
+  benchCpu: number;
+  /** Busy CPU time of the whole machine (/proc/stat), seconds. */
+  machineCpu: number;
+  /** CPU time of the extra processes given to snapshot() (the controller). */
+  extraCpu: number;
+  /** apiserver_request_duration_seconds sum and count for POST/PUT/PATCH secrets and namespaces. */
+  writeDurationSum: number;
+  writeDurationCount: number;
+}
+
+export interface Costs {
+  ecrCalls: number;
+  /** apiserver_request_total deltas, by verb and by "VERB resource". */
+  apiRequestsByVerb: Record<string, number>;
+  apiRequestsByVerbResource: Record<string, number>;
+  apiServerCpuSeconds: number;
+  etcdCpuSeconds: number;
+  benchCpuSeconds: number;
+  /** CPU used by everything else on the machine meanwhile (other engineers' work): noise indicator. */
+  otherCpuSeconds: number;
+  /** Mean server-side duration of the write requests (POST/PUT/PATCH) in the window, ms. */
+  apiServerWriteLatencyMs: number;
+}
+
+export interface EnvOptions {
+  registries: number;
+  mainJs: string;
+  logsDir: string;
+  log: (line: string) => void;
+}
+
+export class Env {
+  readonly registries: Registry[];
+  readonly tracker: SecretTracker;
+  private readonly controllers = new Set<Controller>();
+  private controllerCount = 0;
+
+  readonly cp: ControlPlane;
+  readonly kube: Kube;
+  readonly ecr: EcrServer;
+  private readonly o: EnvOptions;
+
+  private constructor(cp: ControlPlane, kube: Kube, ecr: EcrServer, registries: Registry[], o: EnvOptions) {
+    this.cp = cp;
+    this.kube = kube;
+    this.ecr = ecr;
+    this.o = o;
+    this.registries = registries;
+    this.tracker = new SecretTracker(kube, ecr, registries);
+  }
+
+  /** Starts a control plane and an ECR endpoint; on failure stops whatever was started. */
+  static async start(o: EnvOptions): Promise<Env> {
+    mkdirSync(o.logsDir, { recursive: true });
+    const binaries = await ensureBinaries({ helm: false, log: o.log });
+    const cp = await startControlPlane({ binaries, log: o.log });
+    let ecr: EcrServer | undefined;
+    let kube: Kube | undefined;
+    try {
+      const registries = makeRegistries(o.registries);
+      ecr = await startEcrServer({
+        keys: registries.map((r) => ({
+          accessKeyId: r.accessKeyId,
+          secretAccessKey: r.secretAccessKey,
+          accountId: r.accountId,
+        })),
+      });
+      kube = new Kube(cp);
+      const env = new Env(cp, kube, ecr, registries, o);
+      await env.createHostNamespace();
+      await env.tracker.start();
+      return env;
+    } catch (err) {
+      kube?.close();
+      await ecr?.close();
+      await cp.stop();
+      throw err;
+    }
+  }
+
+  private async createHostNamespace(): Promise<void> {
+    await this.kube.json("POST", "/api/v1/namespaces", { metadata: { name: HOST_NAMESPACE } });
+    for (const r of this.registries) {
+      await this.kube.json("POST", `/api/v1/namespaces/${HOST_NAMESPACE}/secrets`, {
+        metadata: { name: `${CREDENTIALS_PREFIX}-${r.host}` },
+        type: "Opaque",
+        stringData: { aws_access_key_id: r.accessKeyId, aws_secret_access_key: r.secretAccessKey },
+      });
+    }
+  }
+
+  /** Labels asking for every registry. */
+  registryLabels(): Record<string, string> {
+    return Object.fromEntries(this.registries.map((r) => [r.host, "true"]));
+  }
+
+  /** Creates `count` namespaces `<prefix>-NNNNN` asking for every registry; returns their names. */
+  async createNamespaces(prefix: string, count: number, concurrency: number): Promise<string[]> {
+    const names = Array.from({ length: count }, (_, i) => nsName(prefix, i));
+    const labels = { ...this.registryLabels(), [BENCH_LABEL]: prefix };
+    await forEachLimit(names, concurrency, async (name) => {
+      await this.kube.json("POST", "/api/v1/namespaces", { metadata: { name, labels } }, { allow: [409] });
+    });
+    return names;
+  }
+
+  startController(name: string, args: readonly string[], nodeArgs: readonly string[] = []): Controller {
+    this.controllerCount++;
+    const controller = new Controller({
+      mainJs: this.o.mainJs,
+      kubeconfig: this.cp.kubeconfigPath,
+      ecrEndpoint: this.ecr.endpoint,
+      hostNamespace: HOST_NAMESPACE,
+      args,
+      nodeArgs,
+      logFile: join(this.o.logsDir, `${String(this.controllerCount).padStart(2, "0")}-${name}.log`),
+    });
+    this.controllers.add(controller);
+    void controller.exited.then(() => this.controllers.delete(controller));
+    return controller;
+  }
+
+  /** Counters now; `pids` are extra processes (the controller) whose CPU counts as ours. */
+  async snapshot(pids: readonly number[] = []): Promise<Snapshot> {
+    const text = await this.kube.metricsText();
+    let writeDurationSum = 0;
+    let writeDurationCount = 0;
+    for (const line of text.split("\n")) {
+      const sum = line.startsWith("apiserver_request_duration_seconds_sum{");
+      if (!sum && !line.startsWith("apiserver_request_duration_seconds_count{")) continue;
+      const close = line.lastIndexOf("}");
+      const labels = parseLabels(line.slice(line.indexOf("{") + 1, close));
+      if (!["POST", "PUT", "PATCH"].includes(labels.verb ?? "")) continue;
+      if (labels.resource !== "secrets" && labels.resource !== "namespaces") continue;
+      const value = Number(
+        line
+          .slice(close + 1)
+          .trim()
+          .split(" ")[0],
+      );
+      if (sum) writeDurationSum += value;
+      else writeDurationCount += value;
+    }
+    const apiRequests = new Map<string, number>();
+    for (const line of text.split("\n")) {
+      if (!line.startsWith("apiserver_request_total{")) continue;
+      const close = line.lastIndexOf("}");
+      const labels = parseLabels(line.slice("apiserver_request_total{".length, close));
+      if (!labels.resource) continue; // non-resource URLs (/metrics, /readyz, ...)
+      const key = `${labels.verb ?? "?"} ${labels.resource}${labels.subresource ? `/${labels.subresource}` : ""}`;
+      apiRequests.set(
+        key,
+        (apiRequests.get(key) ?? 0) +
+          Number(
+            line
+              .slice(close + 1)
+              .trim()
+              .split(" ")[0],
+          ),
+      );
+    }
+    const usage = process.cpuUsage();
+    return {
+      at: performance.now(),
+      ecrCalls: this.ecr.totalCalls(),
+      apiRequests,
+      apiServerCpu: cpuSecondsOf(this.kube.apiServerPid),
+      etcdCpu: cpuSecondsOf(this.kube.etcdPid),
+      benchCpu: (usage.user + usage.system) / 1e6,
+      machineCpu: machineBusySeconds(),
+      extraCpu: pids.reduce((acc, pid) => acc + cpuSecondsOf(pid), 0),
+      writeDurationSum,
+      writeDurationCount,
+    };
+  }
+
+  static costs(a: Snapshot, b: Snapshot): Costs {
+    const byVerb: Record<string, number> = {};
+    const byVerbResource: Record<string, number> = {};
+    for (const [key, after] of b.apiRequests) {
+      const delta = after - (a.apiRequests.get(key) ?? 0);
+      if (delta <= 0) continue;
+      byVerbResource[key] = delta;
+      const verb = key.split(" ")[0] ?? "?";
+      byVerb[verb] = (byVerb[verb] ?? 0) + delta;
+    }
+    return {
+      ecrCalls: b.ecrCalls - a.ecrCalls,
+      apiRequestsByVerb: byVerb,
+      apiRequestsByVerbResource: Object.fromEntries(
+        Object.entries(byVerbResource).sort(([, x], [, y]) => y - x),
+      ),
+      apiServerCpuSeconds: round(b.apiServerCpu - a.apiServerCpu, 2),
+      etcdCpuSeconds: round(b.etcdCpu - a.etcdCpu, 2),
+      benchCpuSeconds: round(b.benchCpu - a.benchCpu, 2),
+      otherCpuSeconds: round(
+        b.machineCpu -
+          a.machineCpu -
+          (b.apiServerCpu - a.apiServerCpu) -
+          (b.etcdCpu - a.etcdCpu) -
+          (b.benchCpu - a.benchCpu) -
+          (b.extraCpu - a.extraCpu),
+        2,
+      ),
+      apiServerWriteLatencyMs:
+        b.writeDurationCount > a.writeDurationCount
+          ? round(
+              (1000 * (b.writeDurationSum - a.writeDurationSum)) /
+                (b.writeDurationCount - a.writeDurationCount),
+              2,
+            )
+          : NaN,
+    };
+  }
+
+  /** Stops every controller, the tracker, the ECR endpoint and the control plane. */
+  async stop(): Promise<void> {
+    for (const c of [...this.controllers]) await c.stop().catch(() => undefined);
+    this.tracker.stop();
+    this.kube.close();
+    await this.ecr.close().catch(() => undefined);
+    await this.cp.stop();
+  }
+}
+
+/** Busy CPU seconds of the whole machine since boot: /proc/stat "cpu" minus idle and iowait. */
+function machineBusySeconds(): number {
+  try {
+    const line = readFileSync("/proc/stat", "utf8").split("\n")[0] ?? "";
+    const f = line.trim().split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal (guest time is already in user)
+    const busy = (f[0] ?? 0) + (f[1] ?? 0) + (f[2] ?? 0) + (f[5] ?? 0) + (f[6] ?? 0) + (f[7] ?? 0);
+    return busy / 100;
+  } catch {
+    return 0;
+  }
+}
+
+export function round(x: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}

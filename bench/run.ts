@@ -1,0 +1,389 @@
+/**
+ * `npm run bench -- [--scenario NAME[,NAME…]|all|scaling] [--namespaces N] [--registries R] [options]`
+ *
+ * Benchmarks eatr (dist/main.js) against its own local control plane (etcd + kube-apiserver, see
+ * test/env) and a local ECR endpoint: cold start, the machine's own write ceiling, warm restart, churn,
+ * latency of a new namespace, a forced token renewal under the default client rate limit, and (once the
+ * controller has leader election) failover. Prints a table with the goals and writes
+ * bench/results/latest.json plus a dated copy. `--scenario scaling` runs cold (and the ceiling) at
+ * several sizes and draws docs/bench-scaling.svg.
+ *
+ * Everything it starts is stopped on every exit path: try/finally, the signal and fatal-error handlers of
+ * test/env/processes.ts, the control plane's orphan watchdog, and each controller stopping itself when its
+ * stdin (a pipe from the bench) closes.
+ */
+import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { cpus, loadavg, totalmem } from "node:os";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { installCleanupHandlers } from "../test/env/processes.ts";
+import { Env, round, type EnvOptions } from "./lib/env.ts";
+import {
+  evaluateGoals,
+  renderScalingSvg,
+  renderTable,
+  type Results,
+  type ScalingPoint,
+} from "./lib/report.ts";
+import {
+  ceiling,
+  churn,
+  cold,
+  failover,
+  latency,
+  leaderElectionAvailable,
+  renewal,
+  setup,
+  warm,
+  type Params,
+} from "./lib/scenarios.ts";
+import type { Controller } from "./lib/controller.ts";
+
+const repoRoot = resolve(fileURLToPath(new URL("..", import.meta.url)));
+const MAIN_JS = join(repoRoot, "dist", "main.js");
+const ORDER = ["cold", "ceiling", "warm", "churn", "latency", "renewal", "failover"] as const;
+type Scenario = (typeof ORDER)[number];
+const NEEDS: Partial<Record<Scenario, Scenario[]>> = {
+  ceiling: ["cold"],
+  warm: ["cold"],
+  churn: ["warm"],
+  latency: ["warm"],
+  renewal: ["cold"],
+};
+
+const USAGE = `usage: npm run bench -- [options]
+  --scenario NAMES        all (default), scaling, or a comma list of ${ORDER.join(", ")}
+                          (dependencies are added: e.g. latency runs cold and warm first)
+  --namespaces N          labelled namespaces (default 200)
+  --registries R          registries each namespace asks for (default 3)
+  --workers W             controller -workers and the ceiling's concurrency (default 4)
+  --sizes A,B,C           sizes for --scenario scaling (default 1000,5000,10000)
+  --churn-seconds S       churn duration (default 60)
+  --churn-rate U          namespace updates per second during churn (default 50)
+  --samples K             latency samples (default 50)
+  --renewal-interval S    -auth-token-renewal-interval for the renewal scenario, seconds (default 60)
+  --setup-concurrency C   concurrency of the bench's own setup requests (default 16)
+  --profile               run controllers with --cpu-prof and take a heap snapshot at the end of cold
+                          (written under bench/results/profiles/<run>/)
+  --node-arg ARG          extra node flag for every controller (repeatable), e.g. --node-arg=--max-old-space-size=128
+  --failover-kills K      leader kills per signal (SIGKILL and SIGTERM) in failover (default 10)
+  --ceiling-client C      https (default: a minimal keep-alive client) or client-node (the controller's library)
+  --results DIR           where results go (default bench/results)
+`;
+
+const started = performance.now();
+function log(line: string): void {
+  process.stderr.write(`bench [${((performance.now() - started) / 1000).toFixed(1)}s]: ${line}\n`);
+}
+
+function newestMtime(path: string): number {
+  const stat = statSync(path);
+  if (!stat.isDirectory()) return stat.mtimeMs;
+  let newest = stat.mtimeMs;
+  for (const entry of readdirSync(path)) newest = Math.max(newest, newestMtime(join(path, entry)));
+  return newest;
+}
+
+function positiveInt(name: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`--${name} must be a positive integer, got ${value}`);
+  return n;
+}
+
+function ceilingClient(value: string): "https" | "client-node" {
+  if (value === "https" || value === "client-node") return value;
+  throw new Error(`--ceiling-client must be https or client-node, got ${value}`);
+}
+
+interface Options {
+  scenarios: Set<Scenario>;
+  scaling: boolean;
+  sizes: number[];
+  failoverKills: number;
+  params: Params;
+  resultsDir: string;
+}
+
+function parseOptions(): Options | undefined {
+  const { values } = parseArgs({
+    options: {
+      scenario: { type: "string", default: "all" },
+      namespaces: { type: "string", default: "200" },
+      registries: { type: "string", default: "3" },
+      workers: { type: "string", default: "4" },
+      sizes: { type: "string" },
+      "churn-seconds": { type: "string", default: "60" },
+      "churn-rate": { type: "string", default: "50" },
+      samples: { type: "string", default: "50" },
+      "renewal-interval": { type: "string", default: "60" },
+      "setup-concurrency": { type: "string", default: "16" },
+      profile: { type: "boolean", default: false },
+      "node-arg": { type: "string", multiple: true, default: [] },
+      "ceiling-client": { type: "string", default: "https" },
+      "failover-kills": { type: "string", default: "10" },
+      results: { type: "string", default: join(repoRoot, "bench", "results") },
+      help: { type: "boolean", short: "h", default: false },
+    },
+  });
+  if (values.help) return undefined;
+  const wanted = values.scenario.split(",").map((x) => x.trim());
+  const scenarios = new Set<Scenario>();
+  let scaling = values.sizes !== undefined;
+  for (const w of wanted) {
+    if (w === "all") ORDER.forEach((x) => scenarios.add(x));
+    else if (w === "scaling") scaling = true;
+    else if ((ORDER as readonly string[]).includes(w)) scenarios.add(w as Scenario);
+    else throw new Error(`unknown scenario ${w}`);
+  }
+  for (let changed = true; changed;) {
+    changed = false;
+    for (const x of [...scenarios])
+      for (const dep of NEEDS[x] ?? [])
+        if (!scenarios.has(dep)) {
+          scenarios.add(dep);
+          changed = true;
+        }
+  }
+  const stamp = new Date()
+    .toISOString()
+    .replace(/:/g, "-")
+    .replace(/\.\d+Z$/, "Z");
+  const resultsDir = resolve(values.results);
+  return {
+    scenarios,
+    scaling,
+    failoverKills: positiveInt("failover-kills", values["failover-kills"]),
+    sizes: (values.sizes ?? "1000,5000,10000").split(",").map((x) => positiveInt("sizes", x.trim())),
+    resultsDir,
+    params: {
+      namespaces: positiveInt("namespaces", values.namespaces),
+      registries: positiveInt("registries", values.registries),
+      workers: positiveInt("workers", values.workers),
+      fastQps: 10_000,
+      setupConcurrency: positiveInt("setup-concurrency", values["setup-concurrency"]),
+      churnSeconds: positiveInt("churn-seconds", values["churn-seconds"]),
+      churnRate: positiveInt("churn-rate", values["churn-rate"]),
+      samples: positiveInt("samples", values.samples),
+      renewalIntervalSeconds: positiveInt("renewal-interval", values["renewal-interval"]),
+      renewalQps: 50,
+      renewalBurst: 100,
+      profileDir: values.profile ? join(resultsDir, "profiles", stamp) : undefined,
+      nodeArgs: values["node-arg"],
+      ceilingClient: ceilingClient(values["ceiling-client"]),
+      log,
+    },
+  };
+}
+
+function envOptions(logsDir: string, registries: number): EnvOptions {
+  return { registries, mainJs: MAIN_JS, logsDir, log };
+}
+
+async function runMain(o: Options, results: Results, logsDir: string): Promise<string> {
+  const p = o.params;
+  const env = await Env.start(envOptions(logsDir, p.registries));
+  const failed = new Set<Scenario>();
+  let running: Controller | undefined;
+  const version = env.cp.version;
+  const attempt = async (name: Scenario, fn: () => Promise<void>): Promise<void> => {
+    if (!o.scenarios.has(name)) return;
+    const missing = (NEEDS[name] ?? []).filter((d) => failed.has(d) || !o.scenarios.has(d));
+    if (missing.length > 0) {
+      failed.add(name);
+      (results as Record<string, unknown>)[name] = { error: `skipped: ${missing.join(", ")} failed` };
+      return;
+    }
+    log(`scenario ${name}`);
+    try {
+      await fn();
+    } catch (err) {
+      failed.add(name);
+      const message = err instanceof Error ? err.message : String(err);
+      (results as Record<string, unknown>)[name] = { error: message };
+      log(`scenario ${name} FAILED: ${message}`);
+    }
+  };
+  try {
+    log(`creating ${p.namespaces} namespaces × ${p.registries} registry labels`);
+    const { result, names } = await setup(env, p);
+    results.setup = result;
+    await attempt("cold", async () => {
+      results.cold = await cold(env, p, names);
+      log(`cold: ${results.cold.seconds} s, peak RSS ${results.cold.peakRssMb} MiB`);
+    });
+    await attempt("ceiling", async () => {
+      results.ceiling = await ceiling(env, p, names);
+      if (results.cold) {
+        results.cold.ceilingRatio = round(results.cold.writesPerSecond / results.ceiling.writesPerSecond, 2);
+        results.cold.ceilingRatioWritePhase = round(
+          results.cold.writesPerSecondWritePhase / results.ceiling.writesPerSecondWritePhase,
+          2,
+        );
+      }
+      log(`ceiling: ${results.ceiling.writesPerSecond}/s`);
+    });
+    await attempt("warm", async () => {
+      const w = await warm(env, p, names);
+      results.warm = w.result;
+      running = w.controller;
+      log(`warm: writes ${w.result.writes}, ready after ${w.result.secondsToReady} s`);
+    });
+    await attempt("churn", async () => {
+      if (!running) throw new Error("no running controller");
+      results.churn = await churn(env, p, names, running);
+      log(`churn: writes ${results.churn.writes}, ecrCalls ${results.churn.ecrCalls}`);
+    });
+    await attempt("latency", async () => {
+      if (!running) throw new Error("no running controller");
+      results.latency = await latency(env, p, running);
+      log(`latency: p50 ${results.latency.p50Ms} ms, p99 ${results.latency.p99Ms} ms`);
+    });
+    await running?.stop();
+    running = undefined;
+    await attempt("renewal", async () => {
+      results.renewal = await renewal(env, p);
+      log(`renewal: ${results.renewal.seconds} s, underRateLimit ${results.renewal.underRateLimit}`);
+    });
+    await attempt("failover", async () => {
+      if (!(await leaderElectionAvailable(MAIN_JS))) {
+        results.failover = { available: false, note: "dist/main.js --help does not list -leader-elect" };
+        process.stdout.write("failover: not available (dist/main.js has no -leader-elect)\n");
+        return;
+      }
+      results.failover = await failover(env, p, o.failoverKills);
+      log(
+        `failover: SIGKILL median ${results.failover.sigkill?.medianMs ?? "-"} ms, ` +
+          `SIGTERM median ${results.failover.sigterm?.medianMs ?? "-"} ms`,
+      );
+    });
+  } finally {
+    await running?.stop();
+    log("stopping the controllers, the ECR endpoint and the control plane");
+    await env.stop();
+  }
+  return version;
+}
+
+async function runScaling(o: Options, results: Results, logsDir: string): Promise<string> {
+  const points: ScalingPoint[] = [];
+  let version = "";
+  for (const n of o.sizes) {
+    const p: Params = { ...o.params, namespaces: n };
+    log(`scaling: N=${n} × ${p.registries}: fresh control plane`);
+    const env = await Env.start(envOptions(join(logsDir, `scaling-${n}`), p.registries));
+    version = env.cp.version;
+    try {
+      const { names } = await setup(env, p);
+      const c = await cold(env, p, names);
+      const ceil = await ceiling(env, p, names);
+      points.push({
+        namespaces: n,
+        registries: p.registries,
+        coldSeconds: c.seconds,
+        ceilingSeconds: ceil.seconds,
+        ceilingRatio: round(c.writesPerSecond / ceil.writesPerSecond, 2),
+        peakRssMb: c.peakRssMb,
+        cpuSeconds: c.cpuSeconds,
+      });
+      log(`scaling: N=${n}: cold ${c.seconds} s, ceiling ${ceil.seconds} s, peak RSS ${c.peakRssMb} MiB`);
+    } finally {
+      await env.stop();
+    }
+    results.scaling = points;
+  }
+  return version;
+}
+
+async function main(): Promise<number> {
+  let o: Options | undefined;
+  try {
+    o = parseOptions();
+  } catch (err) {
+    process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n${USAGE}`);
+    return 2;
+  }
+  if (!o) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (!existsSync(MAIN_JS)) {
+    process.stderr.write(`bench: ${MAIN_JS} is missing: run npm run build first\n`);
+    return 2;
+  }
+  const srcNewest = newestMtime(join(repoRoot, "src"));
+  if (statSync(MAIN_JS).mtimeMs < srcNewest)
+    log("warning: dist/main.js is older than src/ (npm run build to measure the current code)");
+
+  const startedAt = new Date();
+  const stamp = startedAt
+    .toISOString()
+    .replace(/:/g, "-")
+    .replace(/\.\d+Z$/, "Z");
+  const logsDir = join(o.resultsDir, "logs", stamp);
+  mkdirSync(logsDir, { recursive: true });
+  const results: Results = {};
+  const p = o.params;
+  const machine = {
+    cpus: cpus().length,
+    memoryGiB: round(totalmem() / 2 ** 30, 1),
+    loadAverageAtStart: loadavg().map((x) => round(x, 2)),
+    node: process.version,
+  };
+  let version = "";
+  let error: string | undefined;
+  try {
+    if (o.scenarios.size > 0) version = await runMain(o, results, logsDir);
+    if (o.scaling) version = await runScaling(o, results, logsDir);
+  } catch (err) {
+    error = err instanceof Error ? (err.stack ?? err.message) : String(err);
+    log(`FAILED: ${error}`);
+  }
+
+  const goals = evaluateGoals(results, p.namespaces, p.registries);
+  const command = `npm run bench -- ${process.argv.slice(2).join(" ")}`.trim();
+  const header = [
+    `eatr bench: ${command}`,
+    `N=${p.namespaces} namespaces × R=${p.registries} registries, workers ${p.workers}; kube-apiserver ${version || "?"}; ` +
+      `${machine.cpus} CPUs, ${machine.memoryGiB} GiB, load ${machine.loadAverageAtStart.join(" ")} at start; node ${machine.node}`,
+    `cold, ceiling and warm run the controller with -kube-api-qps ${p.fastQps} -kube-api-burst ${p.fastQps}: the ` +
+      `client rate limit is not what they measure. renewal runs with the defaults (qps ${p.renewalQps}, burst ${p.renewalBurst}).`,
+    "One run on a shared machine: numbers vary from run to run.",
+  ];
+  const text = renderTable(results, goals, header);
+  process.stdout.write(`\n${text}\n`);
+
+  const json = {
+    startedAt: startedAt.toISOString(),
+    finishedAt: new Date().toISOString(),
+    command,
+    kubernetesVersion: version,
+    machine,
+    params: { ...p, log: undefined, sizes: o.scaling ? o.sizes : undefined },
+    ...results,
+    goals,
+    error,
+  };
+  mkdirSync(o.resultsDir, { recursive: true });
+  const body = `${JSON.stringify(json, null, 2)}\n`;
+  writeFileSync(join(o.resultsDir, "latest.json"), body);
+  writeFileSync(join(o.resultsDir, `${stamp}.json`), body);
+  writeFileSync(join(o.resultsDir, "latest.txt"), `${text}\n`);
+  log(`wrote ${join(o.resultsDir, "latest.json")} and ${stamp}.json (controller logs in ${logsDir})`);
+  if (results.scaling && results.scaling.length > 0) {
+    const svg = renderScalingSvg(
+      results.scaling,
+      `eatr bench ${startedAt.toISOString().slice(0, 10)}, R=${p.registries}, workers ${p.workers}, ${machine.cpus} CPUs (one run)`,
+    );
+    const svgPath = join(repoRoot, "docs", "bench-scaling.svg");
+    mkdirSync(join(repoRoot, "docs"), { recursive: true });
+    writeFileSync(svgPath, svg);
+    log(`wrote ${svgPath}`);
+  }
+  return error === undefined ? 0 : 1;
+}
+
+installCleanupHandlers({ fatal: true });
+const code = await main();
+// Keep-alive sockets must not keep a finished bench alive.
+process.exit(code);
