@@ -104,15 +104,22 @@ describe("helm chart: lint, render, server-side dry run, schema", () => {
     await createNamespace(core, hostNs);
     const crds = await ensurePrometheusOperatorCrds();
     check(kubectl(["apply", "--server-side", "-f", crds.serviceMonitors, "-f", crds.prometheusRules]));
-    check(
-      kubectl([
-        "wait",
-        "--for=condition=Established",
-        "--timeout=60s",
-        "crd/servicemonitors.monitoring.coreos.com",
-        "crd/prometheusrules.monitoring.coreos.com",
-      ]),
-    );
+    // `kubectl wait` fails at once while a new CRD has no status yet: poll for Established instead.
+    for (const crd of ["servicemonitors.monitoring.coreos.com", "prometheusrules.monitoring.coreos.com"]) {
+      await waitFor(
+        () => {
+          const r = kubectl([
+            "get",
+            "crd",
+            crd,
+            "-o",
+            'jsonpath={.status.conditions[?(@.type=="Established")].status}',
+          ]);
+          return r.status === 0 && r.stdout.trim() === "True";
+        },
+        { timeoutMs: 60_000, message: `CRD ${crd} Established` },
+      );
+    }
     console.log(`prometheus-operator CRDs ${crds.version} installed`);
   });
 
