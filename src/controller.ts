@@ -113,7 +113,15 @@ export class Controller {
       safetyMarginMs: options.tokenSafetyMarginMs,
       minRefreshIntervalMs: Math.min(30_000, options.renewalIntervalMs),
       onRefreshDue: (registry) => {
-        this.enqueueUsersOf(registry);
+        if (this.sources.namespacesUsing(registry).length > 0) {
+          this.enqueueUsersOf(registry);
+          return;
+        }
+        // Nobody uses this registry any more: forget its token rather than renew it, and stop reporting
+        // an expiry that nothing depends on (it would raise the token-expiry alert).
+        this.tokens.invalidate(registry);
+        metrics.tokenExpiry.remove({ registry });
+        logger.info({ registry }, "no namespace uses this registry any more; its token is no longer renewed");
       },
       observer: {
         fetched: (registry, token, renewal) => {
