@@ -84,10 +84,15 @@ export function recordWatch(
           setTimeout(start, 100);
         },
       )
-      .then((c) => {
-        current = c;
-        if (stopped) c.abort();
-      });
+      .then(
+        (c) => {
+          current = c;
+          if (stopped) c.abort();
+        },
+        (err: unknown) => {
+          problems.push(`watch ${path}: ${err instanceof Error ? err.message : String(err)}`);
+        },
+      );
   };
   start();
   return {
