@@ -59,10 +59,11 @@ function kubeConfigFor(config: Config): KubeConfig {
 }
 
 async function main(): Promise<number> {
+  const version = packageVersion();
   let config: Config;
   let kubeConfig: KubeConfig;
   try {
-    const loaded = loadConfig({ argv: process.argv.slice(2), env: process.env, version: packageVersion() });
+    const loaded = loadConfig({ argv: process.argv.slice(2), env: process.env, version });
     if (loaded.kind !== "run") {
       process.stdout.write(`${loaded.text}\n`);
       return 0;
@@ -97,7 +98,7 @@ async function main(): Promise<number> {
     {
       config: redactedConfig(config),
       identity: controller.identity,
-      version: packageVersion(),
+      version,
       server: kubeConfig.getCurrentCluster()?.server,
     },
     "eatr starting",
