@@ -269,6 +269,8 @@ export function renderTable(r: Results, goals: readonly Goal[], header: readonly
         "setup",
         `${f.replicas ?? "?"} replicas, lease ${f.leaseDurationSeconds ?? "?"} s, renew deadline ${f.renewDeadlineSeconds ?? "?"} s, retry ${f.retryPeriodSeconds ?? "?"} s; ${f.background ?? "?"} namespaces; ecrCalls ${f.ecrCalls ?? "?"}`,
       );
+      if (f.apiRequestsByVerbResource)
+        add("failover", "API requests", verbs({ apiRequestsByVerb: f.apiRequestsByVerbResource }));
     }
   }
   for (const p of r.scaling ?? []) {

@@ -631,7 +631,7 @@ export interface FailoverSamples {
   latenciesMs: number[];
 }
 
-export interface FailoverResult {
+export interface FailoverResult extends Partial<Costs> {
   available: boolean;
   note: string;
   replicas?: number;
@@ -724,7 +724,7 @@ export async function failover(env: Env, p: Params, kills: number): Promise<Fail
       background: p.namespaces,
       sigkill: summarize(samples.SIGKILL),
       sigterm: summarize(samples.SIGTERM),
-      ecrCalls: after.ecrCalls - before.ecrCalls,
+      ...Env.costs(before, after),
     };
   } finally {
     await Promise.all(replicas.map((c) => c.stop()));
