@@ -12,7 +12,7 @@
  * test/env/processes.ts, the control plane's orphan watchdog, and each controller stopping itself when its
  * stdin (a pipe from the bench) closes.
  */
-import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -70,6 +70,7 @@ const USAGE = `usage: npm run bench -- [options]
   --node-arg ARG          extra node flag for every controller (repeatable), e.g. --node-arg=--max-old-space-size=128
   --failover-kills K      leader kills per signal (SIGKILL and SIGTERM) in failover (default 10)
   --ceiling-client C      https (default: a minimal keep-alive client) or client-node (the controller's library)
+  --svg-from FILE.json    only draw docs/bench-scaling.svg again from an earlier run's scaling results
   --results DIR           where results go (default bench/results)
 `;
 
@@ -102,6 +103,7 @@ interface Options {
   scaling: boolean;
   sizes: number[];
   failoverKills: number;
+  svgFrom: string | undefined;
   params: Params;
   resultsDir: string;
 }
@@ -123,6 +125,7 @@ function parseOptions(): Options | undefined {
       "node-arg": { type: "string", multiple: true, default: [] },
       "ceiling-client": { type: "string", default: "https" },
       "failover-kills": { type: "string", default: "10" },
+      "svg-from": { type: "string" },
       results: { type: "string", default: join(repoRoot, "bench", "results") },
       help: { type: "boolean", short: "h", default: false },
     },
@@ -155,6 +158,7 @@ function parseOptions(): Options | undefined {
     scenarios,
     scaling,
     failoverKills: positiveInt("failover-kills", values["failover-kills"]),
+    svgFrom: values["svg-from"],
     sizes: (values.sizes ?? "1000,5000,10000").split(",").map((x) => positiveInt("sizes", x.trim())),
     resultsDir,
     params: {
@@ -287,6 +291,7 @@ async function runScaling(o: Options, results: Results, logsDir: string): Promis
         ceilingRatio: round(c.writesPerSecond / ceil.writesPerSecond, 2),
         peakRssMb: c.peakRssMb,
         cpuSeconds: c.cpuSeconds,
+        otherCpuSeconds: round(c.otherCpuSeconds + ceil.otherCpuSeconds, 2),
       });
       log(`scaling: N=${n}: cold ${c.seconds} s, ceiling ${ceil.seconds} s, peak RSS ${c.peakRssMb} MiB`);
     } finally {
@@ -309,6 +314,7 @@ async function main(): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
+  if (o.svgFrom !== undefined) return svgFrom(o.svgFrom);
   if (!existsSync(MAIN_JS)) {
     process.stderr.write(`bench: ${MAIN_JS} is missing: run npm run build first\n`);
     return 2;
@@ -346,7 +352,7 @@ async function main(): Promise<number> {
   const command = `npm run bench -- ${process.argv.slice(2).join(" ")}`.trim();
   const header = [
     `eatr bench: ${command}`,
-    `N=${p.namespaces} namespaces × R=${p.registries} registries, workers ${p.workers}; kube-apiserver ${version || "?"}; ` +
+    `${o.scenarios.size > 0 ? `N=${p.namespaces} namespaces` : `scaling N=${o.sizes.join(", ")}`} × R=${p.registries} registries, workers ${p.workers}; kube-apiserver ${version || "?"}; ` +
       `${machine.cpus} CPUs, ${machine.memoryGiB} GiB, load ${machine.loadAverageAtStart.join(" ")} at start; node ${machine.node}`,
     `cold, ceiling and warm run the controller with -kube-api-qps ${p.fastQps} -kube-api-burst ${p.fastQps}: the ` +
       `client rate limit is not what they measure. renewal runs with the defaults (qps ${p.renewalQps}, burst ${p.renewalBurst}).`,
@@ -372,17 +378,48 @@ async function main(): Promise<number> {
   writeFileSync(join(o.resultsDir, `${stamp}.json`), body);
   writeFileSync(join(o.resultsDir, "latest.txt"), `${text}\n`);
   log(`wrote ${join(o.resultsDir, "latest.json")} and ${stamp}.json (controller logs in ${logsDir})`);
-  if (results.scaling && results.scaling.length > 0) {
-    const svg = renderScalingSvg(
-      results.scaling,
-      `eatr bench ${startedAt.toISOString().slice(0, 10)}, R=${p.registries}, workers ${p.workers}, ${machine.cpus} CPUs (one run)`,
-    );
-    const svgPath = join(repoRoot, "docs", "bench-scaling.svg");
-    mkdirSync(join(repoRoot, "docs"), { recursive: true });
-    writeFileSync(svgPath, svg);
-    log(`wrote ${svgPath}`);
-  }
+  if (results.scaling && results.scaling.length > 0)
+    writeScalingSvg(results.scaling, startedAt, p.registries, p.workers, machine.cpus);
   return error === undefined ? 0 : 1;
+}
+
+function writeScalingSvg(
+  points: ScalingPoint[],
+  startedAt: Date,
+  registries: number,
+  workers: number,
+  cpuCount: number,
+): void {
+  const svg = renderScalingSvg(
+    points,
+    `eatr bench ${startedAt.toISOString().slice(0, 10)}, R=${registries}, workers ${workers}, ${cpuCount} CPUs (one run)`,
+  );
+  const svgPath = join(repoRoot, "docs", "bench-scaling.svg");
+  mkdirSync(join(repoRoot, "docs"), { recursive: true });
+  writeFileSync(svgPath, svg);
+  log(`wrote ${svgPath}`);
+}
+
+/** `--svg-from FILE.json`: draws docs/bench-scaling.svg again from the scaling results of an earlier run. */
+function svgFrom(file: string): number {
+  const run = JSON.parse(readFileSync(file, "utf8")) as {
+    startedAt: string;
+    scaling?: ScalingPoint[];
+    params: { registries: number; workers: number };
+    machine: { cpus: number };
+  };
+  if (!run.scaling || run.scaling.length === 0) {
+    process.stderr.write(`bench: ${file} has no scaling results\n`);
+    return 2;
+  }
+  writeScalingSvg(
+    run.scaling,
+    new Date(run.startedAt),
+    run.params.registries,
+    run.params.workers,
+    run.machine.cpus,
+  );
+  return 0;
 }
 
 installCleanupHandlers({ fatal: true });

@@ -21,6 +21,8 @@ export interface ScalingPoint {
   ceilingRatio: number | undefined;
   peakRssMb: number;
   cpuSeconds: number;
+  /** CPU used by other work on the machine during cold + ceiling (noise indicator). */
+  otherCpuSeconds?: number;
 }
 
 export interface Results {
@@ -277,7 +279,7 @@ export function renderTable(r: Results, goals: readonly Goal[], header: readonly
     add(
       "scaling",
       `N=${p.namespaces} × ${p.registries}`,
-      `cold ${p.coldSeconds} s, ceiling ${fmt(p.ceilingSeconds, " s")}, ratio ${fmt(p.ceilingRatio)}, peak RSS ${p.peakRssMb} MiB, CPU ${p.cpuSeconds} s`,
+      `cold ${p.coldSeconds} s, ceiling ${fmt(p.ceilingSeconds, " s")}, ratio ${fmt(p.ceilingRatio)}, peak RSS ${p.peakRssMb} MiB, CPU ${p.cpuSeconds} s, others' CPU ${fmt(p.otherCpuSeconds, " s")}`,
     );
   }
   const goalRows = [
@@ -294,13 +296,16 @@ interface Series {
   name: string;
   color: string;
   dashed?: boolean;
+  /** Put the value labels under the points (when another series runs above). */
+  labelsBelow?: boolean;
   points: [number, number][];
 }
 
-function niceMax(x: number): number {
+/** The smallest 1, 2, 2.5 or 5 × 10^k at least x. */
+function niceStep(x: number): number {
   if (!(x > 0)) return 1;
   const p = 10 ** Math.floor(Math.log10(x));
-  for (const m of [1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10]) if (m * p >= x) return m * p;
+  for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= x) return m * p;
   return 10 * p;
 }
 
@@ -316,24 +321,27 @@ function panel(
   series: readonly Series[],
   hline?: { y: number; label: string },
 ): string {
-  const w = 330;
+  const w = 360;
   const h = 250;
   const left = x0 + 52;
   const right = x0 + w - 16;
   const top = 40;
   const bottom = h - 40;
-  const xMax = niceMax(Math.max(...xs));
-  const yMax = niceMax(Math.max(...series.flatMap((s) => s.points.map(([, y]) => y)), hline?.y ?? 0) * 1.1);
+  const xMax = niceStep(Math.max(...xs));
+  const yData = Math.max(...series.flatMap((s) => s.points.map(([, y]) => y)), hline?.y ?? 0) * 1.1;
+  const yStep = niceStep(yData / 4);
+  const yMax = yStep * Math.max(1, Math.ceil(yData / yStep));
+  const yTicks = Math.round(yMax / yStep);
   const px = (x: number): number => left + (x / xMax) * (right - left);
   const py = (y: number): number => bottom - (y / yMax) * (bottom - top);
   const out: string[] = [];
   out.push(
-    `<text x="${x0 + w / 2}" y="20" text-anchor="middle" font-size="14" font-weight="bold">${esc(title)}</text>`,
+    `<text x="${x0 + w / 2}" y="20" text-anchor="middle" font-size="13" font-weight="bold">${esc(title)}</text>`,
   );
   out.push(`<line x1="${left}" y1="${bottom}" x2="${right}" y2="${bottom}" stroke="#333"/>`);
   out.push(`<line x1="${left}" y1="${top}" x2="${left}" y2="${bottom}" stroke="#333"/>`);
-  for (let i = 0; i <= 4; i++) {
-    const y = (yMax * i) / 4;
+  for (let i = 0; i <= yTicks; i++) {
+    const y = yStep * i;
     out.push(`<line x1="${left}" y1="${py(y)}" x2="${right}" y2="${py(y)}" stroke="#ddd"/>`);
     out.push(
       `<text x="${left - 6}" y="${py(y) + 4}" text-anchor="end" font-size="11">${+y.toFixed(1)}</text>`,
@@ -366,8 +374,10 @@ function panel(
     );
     for (const [x, y] of s.points) {
       out.push(`<circle cx="${px(x).toFixed(1)}" cy="${py(y).toFixed(1)}" r="3" fill="${s.color}"/>`);
+      const [lx, ly, anchor] =
+        s.labelsBelow === true ? [px(x) + 6, py(y) - 5, "start"] : [px(x), py(y) - 7, "middle"];
       out.push(
-        `<text x="${px(x).toFixed(1)}" y="${(py(y) - 7).toFixed(1)}" text-anchor="middle" font-size="10" fill="${s.color}">${+y.toFixed(1)}</text>`,
+        `<text x="${lx.toFixed(1)}" y="${ly.toFixed(1)}" text-anchor="${anchor}" font-size="10" fill="${s.color}">${+y.toFixed(1)}</text>`,
       );
     }
     const ly = top + 4 + si * 14;
@@ -391,6 +401,7 @@ export function renderScalingSvg(points: readonly ScalingPoint[], caption: strin
       name: "plain client (ceiling)",
       color: "#7f7f7f",
       dashed: true,
+      labelsBelow: true,
       points: ceil.map((p) => [p.namespaces, p.ceilingSeconds ?? 0]),
     });
   const rss: Series[] = [
@@ -398,11 +409,11 @@ export function renderScalingSvg(points: readonly ScalingPoint[], caption: strin
   ];
   const registries = points[0]?.registries ?? 0;
   return [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="680" height="280" viewBox="0 0 680 280" font-family="sans-serif">`,
-    `<rect width="680" height="280" fill="#fff"/>`,
-    panel(0, `Cold start: seconds to ${registries} secrets/namespace`, "seconds", xs, seconds),
-    panel(340, "Controller peak RSS (VmHWM)", "MiB", xs, rss, { y: 200, label: "goal 200 MiB" }),
-    `<text x="340" y="276" text-anchor="middle" font-size="10" fill="#555">${esc(caption)}</text>`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="740" height="280" viewBox="0 0 740 280" font-family="sans-serif">`,
+    `<rect width="740" height="280" fill="#fff"/>`,
+    panel(0, `Cold start: seconds until N × ${registries} secrets`, "seconds", xs, seconds),
+    panel(375, "Controller peak RSS (VmHWM)", "MiB", xs, rss, { y: 200, label: "goal 200 MiB" }),
+    `<text x="370" y="276" text-anchor="middle" font-size="10" fill="#555">${esc(caption)}</text>`,
     `</svg>`,
     "",
   ].join("\n");
