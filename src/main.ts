@@ -5,6 +5,7 @@ import type { Logger } from "pino";
 import { ConfigError, loadConfig, redactedConfig, type Config } from "./config/index.ts";
 import { Controller } from "./controller.ts";
 import { EcrTokenProvider } from "./ecr/token-provider.ts";
+import { shareConnections } from "./kube/shared-connections.ts";
 import { LeaderElector, LeaseLock, PrometheusLeaderElectionMetrics } from "./leader/index.ts";
 import { createLogger, serializeError } from "./log.ts";
 import { startHttpServer } from "./metrics/http-server.ts";
@@ -69,7 +70,7 @@ async function main(): Promise<number> {
       return 0;
     }
     config = loaded.config;
-    kubeConfig = kubeConfigFor(config);
+    kubeConfig = shareConnections(kubeConfigFor(config));
   } catch (err) {
     if (err instanceof ConfigError || err instanceof StartupError) {
       process.stderr.write(`eatr: ${err.message}\n`);
