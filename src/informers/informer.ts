@@ -49,6 +49,11 @@ export interface InformerOptions<T extends KubernetesObject> {
   readonly backoffBaseMs?: number;
   readonly backoffMaxMs?: number;
   readonly random?: () => number;
+  /**
+   * Trims each object before it is cached (client-go's TransformFunc): keep only what reconciles read,
+   * so the cache's memory does not grow with fields nobody uses. Must not mutate its argument.
+   */
+  readonly transform?: (obj: T) => T;
   /** The watch client; defaults to client-node's Watch on kubeConfig (tests inject a fake). */
   readonly watch?: WatchClient;
 }
@@ -262,9 +267,10 @@ export class Informer<T extends KubernetesObject> {
     if (rv !== undefined && rv !== "") this.resourceVersion = rv;
   }
 
-  private upsert(key: string, obj: T): void {
+  private upsert(key: string, received: T): void {
     const old = this.store.get(key);
-    if (old && old.metadata?.resourceVersion === obj.metadata?.resourceVersion) return;
+    const obj = this.o.transform ? this.o.transform(received) : received;
+    if (old && old.metadata?.resourceVersion === received.metadata?.resourceVersion) return;
     if (old) this.unindex(key, old);
     this.store.set(key, obj);
     this.index(key, obj);

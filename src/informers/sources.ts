@@ -38,6 +38,25 @@ export interface Sources {
   all(): Informer<V1Namespace | V1Secret>[];
 }
 
+/** What reconciles read of a Namespace; the rest (annotations, managedFields, spec) is not cached. */
+function trimNamespace(ns: V1Namespace): V1Namespace {
+  const m = ns.metadata ?? {};
+  const metadata: V1Namespace["metadata"] = {
+    name: m.name,
+    uid: m.uid,
+    resourceVersion: m.resourceVersion,
+    labels: m.labels,
+  };
+  if (m.deletionTimestamp !== undefined) metadata.deletionTimestamp = m.deletionTimestamp;
+  return { metadata, status: { phase: ns.status?.phase } };
+}
+
+/** A Secret without managedFields (often larger than the secret itself, and never read). */
+function trimSecret(secret: V1Secret): V1Secret {
+  if (secret.metadata?.managedFields === undefined) return secret;
+  return { ...secret, metadata: { ...secret.metadata, managedFields: undefined } };
+}
+
 /** Fingerprint of what a namespace event can change for eatr: its registry labels and whether it is active. */
 function relevant(ns: V1Namespace): string {
   const labels = Object.entries(ns.metadata?.labels ?? {})
@@ -62,6 +81,7 @@ export function createSources(o: SourcesOptions): Sources {
     path: "/api/v1/namespaces",
     list: (sel) => o.core.listNamespace(sel, timeout),
     clock: o.clock,
+    transform: trimNamespace,
     indexers: { [BY_REGISTRY]: (ns) => requestedRegistries(ns).map((r) => r.host) },
     handlers: {
       onAdd: (ns) => {
@@ -83,6 +103,7 @@ export function createSources(o: SourcesOptions): Sources {
     path: `/api/v1/namespaces/${encodeURIComponent(o.hostNamespace)}/secrets`,
     list: (sel) => o.core.listNamespacedSecret({ namespace: o.hostNamespace, ...sel }, timeout),
     clock: o.clock,
+    transform: trimSecret,
     handlers: {
       onAdd: (s) => {
         const registry = credentialRegistry(s);
@@ -109,6 +130,7 @@ export function createSources(o: SourcesOptions): Sources {
     labelSelector: MANAGED_SELECTOR,
     list: (sel) => o.core.listSecretForAllNamespaces(sel, timeout),
     clock: o.clock,
+    transform: trimSecret,
     handlers: {
       onAdd: (s) => {
         o.enqueue(namespaceOf(s));

@@ -53,7 +53,10 @@ const settle = async () => {
   for (let i = 0; i < 5; i++) await new Promise<void>((r) => setImmediate(r));
 };
 
-function setup(lists: (() => Promise<KubernetesListObject<V1Namespace>>)[]) {
+function setup(
+  lists: (() => Promise<KubernetesListObject<V1Namespace>>)[],
+  transform?: (obj: V1Namespace) => V1Namespace,
+) {
   const clock = new FakeClock();
   const watch = new FakeWatch();
   const events: string[] = [];
@@ -70,6 +73,7 @@ function setup(lists: (() => Promise<KubernetesListObject<V1Namespace>>)[]) {
     },
     clock,
     watch,
+    ...(transform ? { transform } : {}),
     random: () => 0.5,
     indexers: { team: (o) => [o.metadata?.labels?.team ?? ""] },
     handlers: {
@@ -179,6 +183,21 @@ describe("Informer", () => {
     t.watch.last().end(Object.assign(new Error("Internal Server Error"), { statusCode: 500 }));
     await settle();
     assert.equal(t.errors.at(-1), 600, "backoff starts over after a success");
+    await t.informer.stop();
+  });
+
+  it("caches what transform returns, for listed and watched objects", async () => {
+    const big = (name: string, rv: string): V1Namespace => ({
+      metadata: { name, resourceVersion: rv, annotations: { "last-applied": "x".repeat(1000) } },
+    });
+    const t = setup([list("10", [big("a", "5")])], (o) => ({
+      metadata: { name: o.metadata?.name, resourceVersion: o.metadata?.resourceVersion },
+    }));
+    t.informer.start();
+    await settle();
+    t.watch.last().send("ADDED", big("b", "11"));
+    assert.deepEqual(t.informer.get("a"), { metadata: { name: "a", resourceVersion: "5" } });
+    assert.deepEqual(t.informer.get("b"), { metadata: { name: "b", resourceVersion: "11" } });
     await t.informer.stop();
   });
 
