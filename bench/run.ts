@@ -12,6 +12,7 @@
  * test/env/processes.ts, the control plane's orphan watchdog, and each controller stopping itself when its
  * stdin (a pipe from the bench) closes.
  */
+import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, totalmem } from "node:os";
 import { join, resolve } from "node:path";
@@ -41,7 +42,8 @@ import {
 import type { Controller } from "./lib/controller.ts";
 
 const repoRoot = resolve(fileURLToPath(new URL("..", import.meta.url)));
-const MAIN_JS = join(repoRoot, "dist", "main.js");
+/** The controller under test: dist/main.js, or --main. */
+let MAIN_JS = join(repoRoot, "dist", "main.js");
 const ORDER = ["cold", "ceiling", "warm", "churn", "latency", "failover", "renewal"] as const;
 type Scenario = (typeof ORDER)[number];
 const NEEDS: Partial<Record<Scenario, Scenario[]>> = {
@@ -71,12 +73,22 @@ const USAGE = `usage: npm run bench -- [options]
   --failover-kills K      leader kills per signal (SIGKILL and SIGTERM) in failover (default 10)
   --ceiling-client C      https (default: a minimal keep-alive client) or client-node (the controller's library)
   --svg-from FILE.json    only draw docs/bench-scaling.svg again from an earlier run's scaling results
+  --svg-compare F.json    with --svg-from: draw another run's scaling results as a dashed baseline
+  --main FILE             the controller script to run (default dist/main.js), e.g. a build of another commit
   --results DIR           where results go (default bench/results)
 `;
 
 const started = performance.now();
 function log(line: string): void {
   process.stderr.write(`bench [${((performance.now() - started) / 1000).toFixed(1)}s]: ${line}\n`);
+}
+
+function gitHead(): string {
+  try {
+    return execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: repoRoot, encoding: "utf8" }).trim();
+  } catch {
+    return "?";
+  }
 }
 
 function newestMtime(path: string): number {
@@ -104,6 +116,8 @@ interface Options {
   sizes: number[];
   failoverKills: number;
   svgFrom: string | undefined;
+  main: string | undefined;
+  svgCompare: string | undefined;
   params: Params;
   resultsDir: string;
 }
@@ -126,6 +140,8 @@ function parseOptions(): Options | undefined {
       "ceiling-client": { type: "string", default: "https" },
       "failover-kills": { type: "string", default: "10" },
       "svg-from": { type: "string" },
+      main: { type: "string" },
+      "svg-compare": { type: "string" },
       results: { type: "string", default: join(repoRoot, "bench", "results") },
       help: { type: "boolean", short: "h", default: false },
     },
@@ -159,6 +175,8 @@ function parseOptions(): Options | undefined {
     scaling,
     failoverKills: positiveInt("failover-kills", values["failover-kills"]),
     svgFrom: values["svg-from"],
+    svgCompare: values["svg-compare"],
+    main: values.main === undefined ? undefined : resolve(values.main),
     sizes: (values.sizes ?? "1000,5000,10000").split(",").map((x) => positiveInt("sizes", x.trim())),
     resultsDir,
     params: {
@@ -314,15 +332,22 @@ async function main(): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
-  if (o.svgFrom !== undefined) return svgFrom(o.svgFrom);
+  if (o.svgFrom !== undefined) return svgFrom(o.svgFrom, o.svgCompare);
+  if (o.main !== undefined) MAIN_JS = o.main;
   if (!existsSync(MAIN_JS)) {
     process.stderr.write(`bench: ${MAIN_JS} is missing: run npm run build first\n`);
     return 2;
   }
   const srcNewest = newestMtime(join(repoRoot, "src"));
-  if (statSync(MAIN_JS).mtimeMs < srcNewest)
+  if (o.main === undefined && statSync(MAIN_JS).mtimeMs < srcNewest)
     log("warning: dist/main.js is older than src/ (npm run build to measure the current code)");
 
+  const controller = {
+    main: MAIN_JS,
+    builtAt: statSync(MAIN_JS).mtime.toISOString(),
+    olderThanSrc: statSync(MAIN_JS).mtimeMs < srcNewest,
+    gitHead: gitHead(),
+  };
   const startedAt = new Date();
   const stamp = startedAt
     .toISOString()
@@ -356,6 +381,8 @@ async function main(): Promise<number> {
       `${machine.cpus} CPUs, ${machine.memoryGiB} GiB, load ${machine.loadAverageAtStart.join(" ")} at start; node ${machine.node}`,
     `cold, ceiling and warm run the controller with -kube-api-qps ${p.fastQps} -kube-api-burst ${p.fastQps}: the ` +
       `client rate limit is not what they measure. renewal runs with the defaults (qps ${p.renewalQps}, burst ${p.renewalBurst}).`,
+    `controller ${controller.main.replace(`${repoRoot}/`, "")} built ${controller.builtAt} (repo HEAD ${controller.gitHead}` +
+      `${controller.olderThanSrc ? "; older than src/" : ""})${p.nodeArgs.length > 0 ? `; node flags ${p.nodeArgs.join(" ")}` : ""}`,
     "One run on a shared machine: numbers vary from run to run.",
   ];
   const text = renderTable(results, goals, header);
@@ -368,6 +395,7 @@ async function main(): Promise<number> {
     kubernetesVersion: version,
     machine,
     params: { ...p, log: undefined, sizes: o.scaling ? o.sizes : undefined },
+    controller,
     ...results,
     goals,
     error,
@@ -389,10 +417,13 @@ function writeScalingSvg(
   registries: number,
   workers: number,
   cpuCount: number,
+  compare?: { label: string; points: ScalingPoint[]; self: string },
 ): void {
   const svg = renderScalingSvg(
     points,
-    `eatr bench ${startedAt.toISOString().slice(0, 10)}, R=${registries}, workers ${workers}, ${cpuCount} CPUs (one run)`,
+    `eatr bench ${startedAt.toISOString().slice(0, 10)}, R=${registries}, workers ${workers}, ${cpuCount} CPUs (one run each)`,
+    compare,
+    compare?.self,
   );
   const svgPath = join(repoRoot, "docs", "bench-scaling.svg");
   mkdirSync(join(repoRoot, "docs"), { recursive: true });
@@ -400,24 +431,34 @@ function writeScalingSvg(
   log(`wrote ${svgPath}`);
 }
 
-/** `--svg-from FILE.json`: draws docs/bench-scaling.svg again from the scaling results of an earlier run. */
-function svgFrom(file: string): number {
-  const run = JSON.parse(readFileSync(file, "utf8")) as {
-    startedAt: string;
-    scaling?: ScalingPoint[];
-    params: { registries: number; workers: number };
-    machine: { cpus: number };
-  };
-  if (!run.scaling || run.scaling.length === 0) {
-    process.stderr.write(`bench: ${file} has no scaling results\n`);
+interface ScalingRun {
+  startedAt: string;
+  scaling?: ScalingPoint[];
+  params: { registries: number; workers: number };
+  machine: { cpus: number };
+  controller?: { gitHead: string };
+}
+
+/**
+ * `--svg-from FILE.json [--svg-compare OTHER.json]`: draws docs/bench-scaling.svg again from the scaling
+ * results of an earlier run, optionally with another run's cold start and RSS as a dashed baseline.
+ */
+function svgFrom(file: string, compareFile: string | undefined): number {
+  const load = (f: string): ScalingRun => JSON.parse(readFileSync(f, "utf8")) as ScalingRun;
+  const run = load(file);
+  const other = compareFile === undefined ? undefined : load(compareFile);
+  if (!run.scaling || run.scaling.length === 0 || (other && !other.scaling?.length)) {
+    process.stderr.write("bench: no scaling results to draw\n");
     return 2;
   }
+  const name = (r: ScalingRun): string => `eatr ${r.controller?.gitHead ?? "?"}`;
   writeScalingSvg(
     run.scaling,
     new Date(run.startedAt),
     run.params.registries,
     run.params.workers,
     run.machine.cpus,
+    other?.scaling ? { label: name(other), points: other.scaling, self: name(run) } : undefined,
   );
   return 0;
 }

@@ -296,8 +296,8 @@ interface Series {
   name: string;
   color: string;
   dashed?: boolean;
-  /** Put the value labels under the points (when another series runs above). */
-  labelsBelow?: boolean;
+  /** Where the value labels go: above the points (default), or to their right or left. */
+  labels?: "above" | "right" | "left";
   points: [number, number][];
 }
 
@@ -375,7 +375,11 @@ function panel(
     for (const [x, y] of s.points) {
       out.push(`<circle cx="${px(x).toFixed(1)}" cy="${py(y).toFixed(1)}" r="3" fill="${s.color}"/>`);
       const [lx, ly, anchor] =
-        s.labelsBelow === true ? [px(x) + 6, py(y) - 5, "start"] : [px(x), py(y) - 7, "middle"];
+        s.labels === "right"
+          ? [px(x) + 6, py(y) - 5, "start"]
+          : s.labels === "left"
+            ? [px(x) - 6, py(y) - 5, "end"]
+            : [px(x), py(y) - 7, "middle"];
       out.push(
         `<text x="${lx.toFixed(1)}" y="${ly.toFixed(1)}" text-anchor="${anchor}" font-size="10" fill="${s.color}">${+y.toFixed(1)}</text>`,
       );
@@ -390,23 +394,47 @@ function panel(
 }
 
 /** Two panels: cold seconds (and the client ceiling for the same writes) and peak RSS, against N. */
-export function renderScalingSvg(points: readonly ScalingPoint[], caption: string): string {
+export function renderScalingSvg(
+  points: readonly ScalingPoint[],
+  caption: string,
+  baseline?: { label: string; points: readonly ScalingPoint[] },
+  label = "eatr",
+): string {
   const xs = points.map((p) => p.namespaces);
   const seconds: Series[] = [
-    { name: "eatr cold start", color: "#1f77b4", points: points.map((p) => [p.namespaces, p.coldSeconds]) },
+    {
+      name: `${label} cold start`,
+      color: "#1f77b4",
+      labels: baseline ? "left" : "above",
+      points: points.map((p) => [p.namespaces, p.coldSeconds]),
+    },
   ];
+  if (baseline)
+    seconds.push({
+      name: `${baseline.label} cold start`,
+      color: "#ff7f0e",
+      dashed: true,
+      points: baseline.points.map((p) => [p.namespaces, p.coldSeconds]),
+    });
   const ceil = points.filter((p) => p.ceilingSeconds !== undefined);
   if (ceil.length > 0)
     seconds.push({
       name: "plain client (ceiling)",
       color: "#7f7f7f",
       dashed: true,
-      labelsBelow: true,
+      labels: "right",
       points: ceil.map((p) => [p.namespaces, p.ceilingSeconds ?? 0]),
     });
   const rss: Series[] = [
-    { name: "eatr peak RSS", color: "#2ca02c", points: points.map((p) => [p.namespaces, p.peakRssMb]) },
+    { name: `${label} peak RSS`, color: "#2ca02c", points: points.map((p) => [p.namespaces, p.peakRssMb]) },
   ];
+  if (baseline)
+    rss.push({
+      name: `${baseline.label} peak RSS`,
+      color: "#ff7f0e",
+      dashed: true,
+      points: baseline.points.map((p) => [p.namespaces, p.peakRssMb]),
+    });
   const registries = points[0]?.registries ?? 0;
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="740" height="280" viewBox="0 0 740 280" font-family="sans-serif">`,
