@@ -11,6 +11,7 @@ import { createWriteStream, readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { setTimeout as sleep } from "node:timers/promises";
 import { own, signalGroup } from "../../test/env/processes.ts";
+import { sumMetric } from "../../test/support/prometheus-text.ts";
 
 /** Preloaded into the controller: it stops itself (SIGTERM) when the bench that owns its stdin dies. */
 const STOP_WHEN_ORPHANED =
@@ -255,40 +256,4 @@ export class Controller {
     })();
     return this.stopping;
   }
-}
-
-/**
- * Sum of the samples of metric `name` in Prometheus text whose labels include `labels` (0 when absent).
- */
-export function sumMetric(text: string, name: string, labels: Record<string, string> = {}): number {
-  let sum = 0;
-  for (const line of text.split("\n")) {
-    if (line.startsWith("#") || !line.startsWith(name)) continue;
-    const rest = line.slice(name.length);
-    let labelText = "";
-    let valueText: string;
-    if (rest.startsWith("{")) {
-      const close = rest.lastIndexOf("}");
-      labelText = rest.slice(1, close);
-      valueText = rest.slice(close + 1).trim();
-    } else if (rest.startsWith(" ")) {
-      valueText = rest.trim();
-    } else {
-      continue;
-    }
-    const sample = parseLabels(labelText);
-    if (Object.entries(labels).every(([k, v]) => sample[k] === v)) {
-      const value = Number(valueText.split(" ")[0]);
-      if (!Number.isNaN(value)) sum += value;
-    }
-  }
-  return sum;
-}
-
-export function parseLabels(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const m of text.matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) {
-    if (m[1] !== undefined && m[2] !== undefined) out[m[1]] = m[2];
-  }
-  return out;
 }

@@ -7,7 +7,8 @@ import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ensureBinaries, startControlPlane, type ControlPlane } from "../../test/env/control-plane.ts";
 import { startEcrServer, type EcrServer } from "../../test/env/ecr-server.ts";
-import { Controller, cpuSecondsOf, parseLabels } from "./controller.ts";
+import { parseLabels } from "../../test/support/prometheus-text.ts";
+import { Controller, cpuSecondsOf } from "./controller.ts";
 import { forEachLimit, Kube } from "./kube.ts";
 import { SecretTracker, type Registry } from "./tracker.ts";
 

@@ -13,7 +13,8 @@
  */
 import type { KubeConfig, V1ManagedFieldsEntry, V1Secret } from "@kubernetes/client-node";
 import { Watch } from "@kubernetes/client-node";
-import { sumMetric, type ControllerProcess } from "../../integration/support/harness.ts";
+import { sumMetric } from "../../support/prometheus-text.ts";
+import type { ControllerProcess } from "../../integration/support/harness.ts";
 
 // ---- watches ---------------------------------------------------------------------------------------------
 
