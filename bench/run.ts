@@ -13,11 +13,12 @@
  * stdin (a pipe from the bench) closes.
  */
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { distFreshness } from "../test/env/dist-freshness.ts";
 import { installCleanupHandlers } from "../test/env/processes.ts";
 import { Env, round, type EnvOptions } from "./lib/env.ts";
 import {
@@ -89,14 +90,6 @@ function gitHead(): string {
   } catch {
     return "?";
   }
-}
-
-function newestMtime(path: string): number {
-  const stat = statSync(path);
-  if (!stat.isDirectory()) return stat.mtimeMs;
-  let newest = stat.mtimeMs;
-  for (const entry of readdirSync(path)) newest = Math.max(newest, newestMtime(join(path, entry)));
-  return newest;
 }
 
 function positiveInt(name: string, value: string): number {
@@ -338,14 +331,14 @@ async function main(): Promise<number> {
     process.stderr.write(`bench: ${MAIN_JS} is missing: run npm run build first\n`);
     return 2;
   }
-  const srcNewest = newestMtime(join(repoRoot, "src"));
-  if (o.main === undefined && statSync(MAIN_JS).mtimeMs < srcNewest)
+  const olderThanSrc = distFreshness(repoRoot, MAIN_JS) === "stale";
+  if (o.main === undefined && olderThanSrc)
     log("warning: dist/main.js is older than src/ (npm run build to measure the current code)");
 
   const controller = {
     main: MAIN_JS,
     builtAt: statSync(MAIN_JS).mtime.toISOString(),
-    olderThanSrc: statSync(MAIN_JS).mtimeMs < srcNewest,
+    olderThanSrc,
     gitHead: gitHead(),
   };
   const startedAt = new Date();

@@ -12,7 +12,7 @@
  * stopping itself when its stdin (a pipe from this process) closes.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { createWriteStream, readdirSync, readFileSync, statSync } from "node:fs";
+import { createWriteStream, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -21,6 +21,7 @@ import { parseArgs } from "node:util";
 import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
 import { ensureBinaries, startControlPlane } from "./control-plane.ts";
 import { startEcrServer } from "./ecr-server.ts";
+import { distFreshness } from "./dist-freshness.ts";
 import { installCleanupHandlers, own, signalGroup } from "./processes.ts";
 
 const repoRoot = resolve(fileURLToPath(new URL("../..", import.meta.url)));
@@ -94,30 +95,15 @@ function stopAll(): Promise<void> {
 // ---------------------------------------------------------------------------------------------
 // Build
 
-function newestMtime(path: string): number {
-  const stat = statSync(path);
-  if (!stat.isDirectory()) return stat.mtimeMs;
-  let newest = stat.mtimeMs;
-  for (const entry of readdirSync(path)) newest = Math.max(newest, newestMtime(join(path, entry)));
-  return newest;
-}
-
-function mtimeOr(path: string, fallback: number): number {
-  try {
-    return statSync(path).mtimeMs;
-  } catch {
-    return fallback;
-  }
-}
-
 /** Runs tsc (npm run build) when dist/main.js is missing or older than src/ or the tsconfigs. */
 async function ensureBuilt(): Promise<string> {
   const main = join(repoRoot, "dist", "main.js");
-  const inputs = ["src", "tsconfig.json", "tsconfig.build.json"].map((p) => newestMtime(join(repoRoot, p)));
-  const built = mtimeOr(main, -1);
-  if (built >= Math.max(...inputs)) return main;
+  const freshness = distFreshness(repoRoot, main);
+  if (freshness === "fresh") return main;
   progress(
-    built < 0 ? "building the controller (dist/ is missing)" : "rebuilding the controller (src/ changed)",
+    freshness === "missing"
+      ? "building the controller (dist/ is missing)"
+      : "rebuilding the controller (src/ changed)",
   );
   const tsc = join(repoRoot, "node_modules", "typescript", "bin", "tsc");
   const code = await new Promise<number>((resolveCode, reject) => {
