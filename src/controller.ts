@@ -90,17 +90,8 @@ export class Controller {
       },
       logger,
       observer: {
-        synced: (name, synced) => {
-          metrics.informerSynced.set({ informer: name }, synced ? 1 : 0);
-        },
-        relisted: (name) => {
-          metrics.informerRelists.inc({ informer: name });
-          metrics.informerHealthy.set({ informer: name }, 1);
-        },
-        watchError: (name) => {
-          metrics.informerWatchErrors.inc({ informer: name });
-          metrics.informerHealthy.set({ informer: name }, 0);
-        },
+        relisted: (name) => { metrics.informerRelists.inc({ informer: name }); },
+        watchError: (name) => { metrics.informerWatchErrors.inc({ informer: name }); },
       },
     });
     metrics.observeInformers(() =>

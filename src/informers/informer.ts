@@ -17,7 +17,6 @@ export interface InformerHandlers<T> {
 }
 
 export interface InformerObserver {
-  synced?(informer: string, synced: boolean): void;
   watchError?(informer: string, error: unknown, retryInMs: number): void;
   relisted?(informer: string): void;
 }
@@ -202,10 +201,7 @@ export class Informer<T extends KubernetesObject> {
     }
     this.resourceVersion = list.metadata?.resourceVersion ?? "";
     this.markHealthy();
-    if (!this.hasSyncedOnce) {
-      this.hasSyncedOnce = true;
-      this.o.observer?.synced?.(this.o.name, true);
-    }
+    this.hasSyncedOnce = true;
     this.o.observer?.relisted?.(this.o.name);
   }
 

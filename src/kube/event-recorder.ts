@@ -25,9 +25,7 @@ interface Recent {
   eventName: string;
   namespace: string;
   count: number;
-  written: number;
   lastWriteMs: number;
-  firstTimestamp: string;
 }
 
 /**
@@ -69,7 +67,6 @@ export class EventRecorder {
       recent.count++;
       if (nowMs - recent.lastWriteMs < this.o.aggregateWindowMs) return;
       recent.lastWriteMs = nowMs;
-      recent.written = recent.count;
       await this.o.core.patchNamespacedEvent(
         {
           name: recent.eventName,
@@ -86,9 +83,7 @@ export class EventRecorder {
       eventName,
       namespace,
       count: 1,
-      written: 1,
       lastWriteMs: nowMs,
-      firstTimestamp: now,
     });
     await this.o.core.createNamespacedEvent(
       {
