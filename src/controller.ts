@@ -90,8 +90,12 @@ export class Controller {
       },
       logger,
       observer: {
-        relisted: (name) => { metrics.informerRelists.inc({ informer: name }); },
-        watchError: (name) => { metrics.informerWatchErrors.inc({ informer: name }); },
+        relisted: (name) => {
+          metrics.informerRelists.inc({ informer: name });
+        },
+        watchError: (name) => {
+          metrics.informerWatchErrors.inc({ informer: name });
+        },
       },
     });
     metrics.observeInformers(() =>
