@@ -8,6 +8,7 @@ import { TokenCache } from "./ecr/token-cache.ts";
 import type { TokenProvider } from "./ecr/token-provider.ts";
 import { createSources, type Sources } from "./informers/sources.ts";
 import { EventRecorder } from "./kube/event-recorder.ts";
+import { RestClient } from "./kube/rest.ts";
 import { ControllerMetrics, ecrResult } from "./metrics/metrics.ts";
 import { PrometheusWorkqueueMetrics } from "./queue/metrics.ts";
 import { RateLimitingQueue } from "./queue/rate-limiting-queue.ts";
@@ -63,6 +64,8 @@ export class Controller {
     this.identity = options.identity ?? `${hostname()}_${randomBytes(4).toString("hex")}`;
     const { logger, metrics } = options;
     const core = options.kubeConfig.makeApiClient(CoreV1Api);
+    // Pull secret writes and lists go through the lean JSON client; Events use client-node's API.
+    const rest = new RestClient(options.kubeConfig);
     this.queue = new RateLimitingQueue({
       name: CONTROLLER_NAME,
       clock: this.clock,
@@ -77,7 +80,7 @@ export class Controller {
     }));
     this.sources = createSources({
       kubeConfig: options.kubeConfig,
-      core,
+      rest,
       clock: this.clock,
       hostNamespace: options.hostNamespace,
       credentialsSecretPrefix: options.credentialsSecretPrefix,
@@ -158,7 +161,7 @@ export class Controller {
       },
     });
     const writer = new SecretWriter({
-      core,
+      rest,
       clock: this.clock,
       qps: options.kubeApiQps,
       burst: options.kubeApiBurst,

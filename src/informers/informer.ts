@@ -1,10 +1,6 @@
-import {
-  Watch,
-  type KubeConfig,
-  type KubernetesListObject,
-  type KubernetesObject,
-} from "@kubernetes/client-node";
+import { Watch, type KubeConfig, type KubernetesObject } from "@kubernetes/client-node";
 import type { Clock } from "../clock.ts";
+import type { ListPage } from "../kube/rest.ts";
 
 /** What an informer tells the outside about itself: events for handlers, state for metrics and probes. */
 export interface InformerHandlers<T> {
@@ -32,11 +28,11 @@ export interface InformerOptions<T extends KubernetesObject> {
   readonly kubeConfig: KubeConfig;
   /** The collection's API path, e.g. /api/v1/namespaces or /api/v1/namespaces/ci-cd/secrets. */
   readonly path: string;
-  /** Lists the collection with the SAME selectors as the watch (no `limit`). */
-  readonly list: (options: {
-    labelSelector?: string;
-    fieldSelector?: string;
-  }) => Promise<KubernetesListObject<T>>;
+  /**
+   * Lists the collection with the SAME selectors as the watch, page by page (every page of one list
+   * carries the snapshot's resourceVersion; the first page's is used).
+   */
+  readonly list: (options: { labelSelector?: string; fieldSelector?: string }) => AsyncIterable<ListPage<T>>;
   readonly labelSelector?: string;
   readonly fieldSelector?: string;
   readonly clock: Clock;
@@ -188,18 +184,25 @@ export class Informer<T extends KubernetesObject> {
     const selectors: { labelSelector?: string; fieldSelector?: string } = {};
     if (this.o.labelSelector !== undefined) selectors.labelSelector = this.o.labelSelector;
     if (this.o.fieldSelector !== undefined) selectors.fieldSelector = this.o.fieldSelector;
-    const list = await this.o.list(selectors);
-    if (this.stopped) return;
+    // Pages are applied as they arrive (each object is trimmed at once, so a large collection is never
+    // held whole); objects no page mentioned are removed once the last page is in. A list that fails
+    // midway leaves current objects in the cache, and the next relist completes it.
     const seen = new Set<string>();
-    for (const obj of list.items) {
-      const key = keyOfObject(obj);
-      seen.add(key);
-      this.upsert(key, obj);
+    let resourceVersion: string | undefined;
+    for await (const page of this.o.list(selectors)) {
+      if (this.stopped) return;
+      resourceVersion ??= page.resourceVersion;
+      for (const obj of page.items) {
+        const key = keyOfObject(obj);
+        seen.add(key);
+        this.upsert(key, obj);
+      }
     }
+    if (this.stopped) return;
     for (const [key, obj] of [...this.store]) {
       if (!seen.has(key)) this.remove(key, obj);
     }
-    this.resourceVersion = list.metadata?.resourceVersion ?? "";
+    this.resourceVersion = resourceVersion ?? "";
     this.markHealthy();
     this.hasSyncedOnce = true;
     this.o.observer?.relisted?.(this.o.name);

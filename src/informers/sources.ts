@@ -1,9 +1,9 @@
-import type { CoreV1Api, KubeConfig, V1Namespace, V1Secret } from "@kubernetes/client-node";
+import type { KubeConfig, V1Namespace, V1Secret } from "@kubernetes/client-node";
 import type { Clock } from "../clock.ts";
 import { registryHostOfCredentialSecret } from "../ecr/credentials.ts";
 import { credentialsVersion } from "../ecr/credentials-version.ts";
 import { parseRegistryHost } from "../ecr/registry-host.ts";
-import { callOptions } from "../kube/api.ts";
+import type { RestClient } from "../kube/rest.ts";
 import { MANAGED_SELECTOR } from "../reconcilers/pull-secret.ts";
 import { requestedRegistries } from "../reconcilers/namespace-reconciler.ts";
 import { Informer, type InformerLogger, type InformerObserver } from "./informer.ts";
@@ -13,7 +13,7 @@ export const BY_REGISTRY = "registry";
 
 export interface SourcesOptions {
   readonly kubeConfig: KubeConfig;
-  readonly core: CoreV1Api;
+  readonly rest: RestClient;
   readonly clock: Clock;
   readonly hostNamespace: string;
   readonly credentialsSecretPrefix: string;
@@ -71,7 +71,10 @@ function relevant(ns: V1Namespace): string {
  * secret event reports its registry. Handlers do nothing else.
  */
 export function createSources(o: SourcesOptions): Sources {
-  const timeout = callOptions(o.listTimeoutMs ?? 60_000);
+  const listPages =
+    <T>(path: string) =>
+    (sel: { labelSelector?: string; fieldSelector?: string }) =>
+      o.rest.listPages<T>(path, { query: sel, timeoutMs: o.listTimeoutMs ?? 60_000 });
   const nameOf = (obj: { metadata?: { name?: string } }) => obj.metadata?.name ?? "";
   const namespaceOf = (obj: { metadata?: { namespace?: string } }) => obj.metadata?.namespace ?? "";
 
@@ -79,7 +82,7 @@ export function createSources(o: SourcesOptions): Sources {
     name: "namespaces",
     kubeConfig: o.kubeConfig,
     path: "/api/v1/namespaces",
-    list: (sel) => o.core.listNamespace(sel, timeout),
+    list: listPages<V1Namespace>("/api/v1/namespaces"),
     clock: o.clock,
     transform: trimNamespace,
     indexers: { [BY_REGISTRY]: (ns) => requestedRegistries(ns).map((r) => r.host) },
@@ -97,11 +100,12 @@ export function createSources(o: SourcesOptions): Sources {
 
   const credentialRegistry = (s: V1Secret) =>
     registryHostOfCredentialSecret(o.credentialsSecretPrefix, nameOf(s));
+  const credentialsPath = `/api/v1/namespaces/${encodeURIComponent(o.hostNamespace)}/secrets`;
   const credentials = new Informer<V1Secret>({
     name: "credentials",
     kubeConfig: o.kubeConfig,
-    path: `/api/v1/namespaces/${encodeURIComponent(o.hostNamespace)}/secrets`,
-    list: (sel) => o.core.listNamespacedSecret({ namespace: o.hostNamespace, ...sel }, timeout),
+    path: credentialsPath,
+    list: listPages<V1Secret>(credentialsPath),
     clock: o.clock,
     transform: trimSecret,
     handlers: {
@@ -128,7 +132,7 @@ export function createSources(o: SourcesOptions): Sources {
     kubeConfig: o.kubeConfig,
     path: "/api/v1/secrets",
     labelSelector: MANAGED_SELECTOR,
-    list: (sel) => o.core.listSecretForAllNamespaces(sel, timeout),
+    list: listPages<V1Secret>("/api/v1/secrets"),
     clock: o.clock,
     transform: trimSecret,
     handlers: {

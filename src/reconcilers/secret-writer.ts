@@ -1,13 +1,14 @@
-import type { CoreV1Api, V1Secret } from "@kubernetes/client-node";
+import type { V1Secret } from "@kubernetes/client-node";
 import type { Clock } from "../clock.ts";
-import { callOptions, statusOf } from "../kube/api.ts";
+import { statusOf } from "../kube/api.ts";
+import { namespacedPath, type RestClient } from "../kube/rest.ts";
 import { BucketRateLimiter } from "../queue/rate-limiter.ts";
 
 export type WriteOperation = "create" | "update" | "delete";
 export type WriteResult = "success" | "error" | "already_exists" | "conflict" | "not_found";
 
 export interface SecretWriterOptions {
-  readonly core: CoreV1Api;
+  readonly rest: RestClient;
   readonly clock: Clock;
   /** Client-side limit on sustained writes per second, and the burst above it. */
   readonly qps: number;
@@ -45,23 +46,16 @@ export class SecretWriter implements PullSecretWriter {
 
   async create(secret: V1Secret): Promise<V1Secret> {
     return this.run("create", () =>
-      this.o.core.createNamespacedSecret(
-        { namespace: namespaceOf(secret), body: secret, fieldManager: this.o.fieldManager },
-        callOptions(this.o.timeoutMs, undefined, this.o.signal),
-      ),
+      this.o.rest.post<V1Secret>(namespacedPath("secrets", namespaceOf(secret)), secret, this.writeOptions()),
     );
   }
 
   async update(secret: V1Secret): Promise<V1Secret> {
     return this.run("update", () =>
-      this.o.core.replaceNamespacedSecret(
-        {
-          name: secret.metadata?.name ?? "",
-          namespace: namespaceOf(secret),
-          body: secret,
-          fieldManager: this.o.fieldManager,
-        },
-        callOptions(this.o.timeoutMs, undefined, this.o.signal),
+      this.o.rest.put<V1Secret>(
+        namespacedPath("secrets", namespaceOf(secret), secret.metadata?.name ?? ""),
+        secret,
+        this.writeOptions(),
       ),
     );
   }
@@ -72,21 +66,32 @@ export class SecretWriter implements PullSecretWriter {
     if (secret.metadata?.resourceVersion !== undefined)
       preconditions.resourceVersion = secret.metadata.resourceVersion;
     await this.run("delete", () =>
-      this.o.core.deleteNamespacedSecret(
-        { name: secret.metadata?.name ?? "", namespace: namespaceOf(secret), body: { preconditions } },
-        callOptions(this.o.timeoutMs, undefined, this.o.signal),
-      ),
+      this.o.rest.delete(namespacedPath("secrets", namespaceOf(secret), secret.metadata?.name ?? ""), {
+        body: { apiVersion: "v1", kind: "DeleteOptions", preconditions },
+        timeoutMs: this.o.timeoutMs,
+        ...(this.o.signal ? { signal: this.o.signal } : {}),
+      }),
     );
   }
 
   /** Reads one secret directly from the API server (for names the managed-secret cache cannot see). */
   async read(namespace: string, name: string): Promise<V1Secret | undefined> {
     try {
-      return await this.o.core.readNamespacedSecret({ name, namespace }, callOptions(this.o.timeoutMs));
+      return await this.o.rest.get<V1Secret>(namespacedPath("secrets", namespace, name), {
+        timeoutMs: this.o.timeoutMs,
+      });
     } catch (err) {
       if (statusOf(err) === 404) return undefined;
       throw err;
     }
+  }
+
+  private writeOptions() {
+    return {
+      query: { fieldManager: this.o.fieldManager },
+      timeoutMs: this.o.timeoutMs,
+      ...(this.o.signal ? { signal: this.o.signal } : {}),
+    };
   }
 
   private async run<T>(operation: WriteOperation, call: () => Promise<T>): Promise<T> {

@@ -49,6 +49,12 @@ class FakeWatch implements WatchClient {
   }
 }
 
+/** A whole list answered as one page. */
+async function* onePage<T extends V1Namespace>(list: Promise<KubernetesListObject<T>>) {
+  const l = await list;
+  yield { items: l.items, resourceVersion: l.metadata?.resourceVersion ?? "" };
+}
+
 const settle = async () => {
   for (let i = 0; i < 5; i++) await new Promise<void>((r) => setImmediate(r));
 };
@@ -69,7 +75,7 @@ function setup(
     list: () => {
       const next = lists[Math.min(listCalls, lists.length - 1)] ?? assert.fail("no list");
       listCalls++;
-      return next();
+      return onePage(next());
     },
     clock,
     watch,
