@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import type { Cluster, KubeConfig } from "@kubernetes/client-node";
+import { Agent } from "undici";
 
 /** The TLS material client-node hands to createDispatcher (a subset of https.AgentOptions). */
 interface AgentOptionsLike {
@@ -13,6 +14,11 @@ interface AgentOptionsLike {
 }
 
 type CreateDispatcher = (cluster: Cluster | null, options: AgentOptionsLike) => unknown;
+/** What client-node's createDispatcherOptions decides: a direct connection ("agent"), a proxy, or none. */
+type CreateDispatcherOptions = (
+  cluster: Cluster | null,
+  options: AgentOptionsLike,
+) => { type: string; connect?: Agent.Options["connect"] };
 
 /**
  * Makes every API call of this KubeConfig reuse one connection pool per cluster and TLS identity.
@@ -23,15 +29,30 @@ type CreateDispatcher = (cluster: Cluster | null, options: AgentOptionsLike) => 
  * proxy, TLS settings, CA, client certificate and key), so rotated certificate material still gets a
  * fresh Agent; bearer tokens travel in headers and are re-read by client-node as before. A test checks
  * that calls share a connection, so a client-node upgrade that changes this internal is noticed.
+ *
+ * Direct connections speak HTTP/1.1 (undici would negotiate HTTP/2): on a 2-core machine, Node's HTTP/2
+ * client and the API server's HTTP/2 server cost so much CPU per small request that 30,000 secret writes
+ * took 30.5 s over HTTP/2 against 25.0 s over HTTP/1.1 (docs/bench.md). Each watch then holds its own
+ * connection, as in client-go with HTTP/2 disabled. Proxied and SOCKS connections keep client-node's setup.
  */
 export function shareConnections(kubeConfig: KubeConfig): KubeConfig {
-  const target = kubeConfig as unknown as { createDispatcher?: CreateDispatcher };
+  const target = kubeConfig as unknown as {
+    createDispatcher?: CreateDispatcher;
+    createDispatcherOptions?: CreateDispatcherOptions;
+  };
   const original = target.createDispatcher;
-  if (typeof original !== "function") {
+  const decide = target.createDispatcherOptions;
+  if (typeof original !== "function" || typeof decide !== "function") {
     throw new Error(
-      "@kubernetes/client-node no longer has KubeConfig.createDispatcher: revisit src/kube/shared-connections.ts",
+      "@kubernetes/client-node no longer has KubeConfig.createDispatcher(Options): revisit src/kube/shared-connections.ts",
     );
   }
+  const create = (cluster: Cluster | null, options: AgentOptionsLike): unknown => {
+    const how = decide.call(kubeConfig, cluster, options);
+    return how.type === "agent" && how.connect !== undefined
+      ? new Agent({ connect: how.connect, allowH2: false })
+      : original.call(kubeConfig, cluster, options);
+  };
   const cache = new Map<string, unknown>();
   target.createDispatcher = (cluster, options) => {
     const hash = createHash("sha256");
@@ -52,7 +73,7 @@ export function shareConnections(kubeConfig: KubeConfig): KubeConfig {
       hash.update("\u0001");
     }
     const key = hash.digest("hex");
-    if (!cache.has(key)) cache.set(key, original.call(kubeConfig, cluster, options));
+    if (!cache.has(key)) cache.set(key, create(cluster, options));
     return cache.get(key);
   };
   return kubeConfig;

@@ -149,6 +149,47 @@ describe("Informer", () => {
     await t.informer.stop();
   });
 
+  it("applies a paged relist page by page and removes what no page mentioned only after the last page", async () => {
+    const clock = new FakeClock();
+    const watch = new FakeWatch();
+    const events: string[] = [];
+    let calls = 0;
+    let releaseSecondPage: () => void = () => undefined;
+    const secondPage = new Promise<void>((resolve) => (releaseSecondPage = resolve));
+    const informer = new Informer<V1Namespace>({
+      name: "namespaces",
+      kubeConfig: new KubeConfig(),
+      path: "/api/v1/namespaces",
+      list: async function* () {
+        if (calls++ === 0) {
+          yield { items: [ns("a", "5"), ns("b", "6")], resourceVersion: "10" };
+          return;
+        }
+        yield { items: [ns("a", "5")], resourceVersion: "30" };
+        await secondPage;
+        yield { items: [ns("c", "25")], resourceVersion: "30" };
+      },
+      clock,
+      watch,
+      random: () => 0.5,
+      handlers: {
+        onAdd: (o) => events.push(`add ${o.metadata?.name ?? ""}`),
+        onDelete: (o) => events.push(`delete ${o.metadata?.name ?? ""}`),
+      },
+    });
+    informer.start();
+    await settle();
+    watch.last().end(Object.assign(new Error("Gone"), { statusCode: 410 }));
+    await settle();
+    assert.deepEqual(events, ["add a", "add b"], "b is kept while the relist is still on its first page");
+    assert.equal(watch.opened.length, 1, "no watch before the last page");
+    releaseSecondPage();
+    await settle();
+    assert.deepEqual(events, ["add a", "add b", "add c", "delete b"]);
+    assert.equal(watch.last().params.resourceVersion, "30");
+    await informer.stop();
+  });
+
   it("treats a 410 ERROR event inside the stream like a 410 response", async () => {
     const t = setup([list("10", [ns("a", "5")]), list("40", [ns("a", "35")])]);
     t.informer.start();

@@ -1,0 +1,149 @@
+import assert from "node:assert/strict";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { describe, it } from "node:test";
+import { KubeConfig } from "@kubernetes/client-node";
+import { describeApiError, statusOf } from "../../../src/kube/api.ts";
+import { KubeApiError, RestClient } from "../../../src/kube/rest.ts";
+import { shareConnections } from "../../../src/kube/shared-connections.ts";
+
+interface Seen {
+  method: string;
+  url: string;
+  headers: IncomingMessage["headers"];
+  body: string;
+}
+
+/** A fake API server on loopback: handler answers each request; every request is recorded. */
+async function fakeServer(handler: (req: Seen, res: ServerResponse) => void) {
+  const seen: Seen[] = [];
+  const server = createServer((req, res) => {
+    let body = "";
+    req.on("data", (c: Buffer) => (body += c.toString()));
+    req.on("end", () => {
+      const s = { method: req.method ?? "", url: req.url ?? "", headers: req.headers, body };
+      seen.push(s);
+      handler(s, res);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: "c", server: `http://127.0.0.1:${port}`, skipTLSVerify: true }],
+    users: [{ name: "u", token: "the-token" }],
+    contexts: [{ name: "x", cluster: "c", user: "u" }],
+    currentContext: "x",
+  });
+  return {
+    seen,
+    client: (timeoutMs?: number) =>
+      new RestClient(shareConnections(kc), timeoutMs === undefined ? {} : { timeoutMs }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => {
+          resolve();
+        });
+      }),
+  };
+}
+
+const json = (res: ServerResponse, status: number, body: unknown) => {
+  res.writeHead(status, { "Content-Type": "application/json" });
+  res.end(JSON.stringify(body));
+};
+
+describe("RestClient", () => {
+  it("sends JSON with the kubeconfig's credentials and returns the parsed answer", async () => {
+    const s = await fakeServer((req, res) => {
+      json(res, 201, { kind: "Secret", echo: JSON.parse(req.body) as unknown });
+    });
+    try {
+      const out = await s
+        .client()
+        .post<{ echo: unknown }>(
+          "/api/v1/namespaces/a/secrets",
+          { metadata: { name: "x" } },
+          { query: { fieldManager: "eatr/one", dryRun: undefined } },
+        );
+      assert.deepEqual(out.echo, { metadata: { name: "x" } });
+      const req = s.seen[0];
+      assert.equal(req?.method, "POST");
+      assert.equal(req.url, "/api/v1/namespaces/a/secrets?fieldManager=eatr%2Fone");
+      assert.equal(req.headers.authorization, "Bearer the-token");
+      assert.equal(req.headers["content-type"], "application/json");
+    } finally {
+      await s.close();
+    }
+  });
+
+  it("turns an error answer into KubeApiError with the status and the server's Status", async () => {
+    const s = await fakeServer((_req, res) => {
+      json(res, 409, { kind: "Status", reason: "AlreadyExists", message: 'secrets "x" already exists' });
+    });
+    try {
+      const err = await s
+        .client()
+        .post("/api/v1/namespaces/a/secrets", { data: { k: "c2VjcmV0" } })
+        .then(
+          () => assert.fail("no error"),
+          (e: unknown) => e,
+        );
+      assert.ok(err instanceof KubeApiError);
+      assert.equal(statusOf(err), 409);
+      assert.equal(err.message, "POST /api/v1/namespaces/a/secrets: HTTP 409");
+      assert.equal(describeApiError(err), 'HTTP 409 AlreadyExists: secrets "x" already exists');
+    } finally {
+      await s.close();
+    }
+  });
+
+  it("follows continue tokens page by page with a limit", async () => {
+    const s = await fakeServer((req, res) => {
+      const u = new URL(req.url, "http://x");
+      const page = u.searchParams.get("continue") ?? "";
+      const next = page === "" ? "p2" : page === "p2" ? "p3" : undefined;
+      json(res, 200, {
+        metadata: { resourceVersion: "7", ...(next ? { continue: next } : {}) },
+        items: [{ metadata: { name: page || "p1" } }],
+      });
+    });
+    try {
+      const names: string[] = [];
+      for await (const p of s
+        .client()
+        .listPages<{ metadata: { name: string } }>("/api/v1/secrets", {
+          pageSize: 1,
+          query: { labelSelector: "a=b" },
+        }))
+        names.push(...p.items.map((i) => `${i.metadata.name}@${p.resourceVersion}`));
+      assert.deepEqual(names, ["p1@7", "p2@7", "p3@7"]);
+      assert.deepEqual(
+        s.seen.map((r) => r.url),
+        [
+          "/api/v1/secrets?labelSelector=a%3Db&limit=1",
+          "/api/v1/secrets?labelSelector=a%3Db&limit=1&continue=p2",
+          "/api/v1/secrets?labelSelector=a%3Db&limit=1&continue=p3",
+        ],
+      );
+    } finally {
+      await s.close();
+    }
+  });
+
+  it("bounds a call by its timeout and stops at once when the caller's signal aborts", async () => {
+    const s = await fakeServer(() => {
+      // never answers
+    });
+    try {
+      await assert.rejects(s.client(200).get("/api/v1/namespaces/a"), { name: "TimeoutError" });
+      const halt = new AbortController();
+      const call = s.client(60_000).get("/api/v1/namespaces/a", { signal: halt.signal });
+      halt.abort(new Error("leadership lost"));
+      await assert.rejects(call, { message: "leadership lost" });
+    } finally {
+      await s.close();
+    }
+  });
+});
