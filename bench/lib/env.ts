@@ -14,6 +14,9 @@ import { SecretTracker, type Registry } from "./tracker.ts";
 
 export const HOST_NAMESPACE = "ci-cd";
 export const CREDENTIALS_PREFIX = "eatr-aws-credentials";
+/** Length of the passwords the local ECR endpoint mints for the bench (a real ECR token's size). */
+export const ECR_PASSWORD_LENGTH = 2000;
+
 /** Labels the bench puts on what it creates (namespaces and ceiling secrets), never read by eatr. */
 export const BENCH_LABEL = "bench.eatr.io/run";
 
@@ -119,6 +122,8 @@ export class Env {
           secretAccessKey: r.secretAccessKey,
           accountId: r.accountId,
         })),
+        // Real ECR passwords are about 2,000 characters: pull secrets of real size (about 3.7 KiB of data).
+        passwordLength: ECR_PASSWORD_LENGTH,
       });
       kube = new Kube(cp);
       const env = new Env(cp, kube, ecr, registries, o);

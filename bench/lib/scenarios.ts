@@ -9,7 +9,7 @@ import { promisify } from "node:util";
 import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
 import { sumMetric } from "../../test/support/prometheus-text.ts";
 import type { Controller } from "./controller.ts";
-import { Env, nsName, round, type Costs } from "./env.ts";
+import { ECR_PASSWORD_LENGTH, Env, nsName, round, type Costs } from "./env.ts";
 import { forEachLimit } from "./kube.ts";
 import { SecretTracker, type Registry } from "./tracker.ts";
 
@@ -307,7 +307,8 @@ export async function ceiling(env: Env, p: Params, names: readonly string[]): Pr
 
 function ceilingSecret(env: Env, r: Registry): object {
   const token = env.ecr.lastToken(r.accessKeyId);
-  const auth = token?.authorizationToken ?? Buffer.from(`AWS:${"x".repeat(1200)}`).toString("base64");
+  const auth =
+    token?.authorizationToken ?? Buffer.from(`AWS:${"x".repeat(ECR_PASSWORD_LENGTH)}`).toString("base64");
   const config = { auths: { [`https://${r.host}`]: { auth } } };
   const now = Date.now();
   return {

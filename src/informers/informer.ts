@@ -268,8 +268,8 @@ export class Informer<T extends KubernetesObject> {
 
   private upsert(key: string, received: T): void {
     const old = this.store.get(key);
-    const obj = this.o.transform ? this.o.transform(received) : received;
     if (old && old.metadata?.resourceVersion === received.metadata?.resourceVersion) return;
+    const obj = this.o.transform ? this.o.transform(received) : received;
     if (old) this.unindex(key, old);
     this.store.set(key, obj);
     this.index(key, obj);

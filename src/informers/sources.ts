@@ -38,23 +38,81 @@ export interface Sources {
   all(): Informer<V1Namespace | V1Secret>[];
 }
 
+/**
+ * Shares equal strings between cached objects. Every pull secret of a registry carries the same data
+ * (the docker config with the registry's token, about 3.7 KiB with a real ECR token) and the same
+ * annotations, but each parsed watch event holds its own copy: at 10,000 namespaces × 3 registries that is
+ * over 100 MiB of identical strings. Interned, it is one copy per registry and token. The pool is
+ * bounded: when it fills (many distinct values), it starts over, which only loses sharing.
+ */
+export class InternPool {
+  private readonly pool = new Map<string, string>();
+  private readonly max: number;
+
+  constructor(max = 4096) {
+    this.max = max;
+  }
+
+  get size(): number {
+    return this.pool.size;
+  }
+
+  intern<S extends string | undefined>(s: S): S {
+    if (s === undefined) return s;
+    const shared = this.pool.get(s);
+    if (shared !== undefined) return shared as S;
+    if (this.pool.size >= this.max) this.pool.clear();
+    this.pool.set(s, s);
+    return s;
+  }
+
+  /** A copy of record with interned values (undefined stays undefined). */
+  record(record: Readonly<Record<string, string>> | undefined): Record<string, string> | undefined {
+    if (record === undefined) return undefined;
+    const out: Record<string, string> = {};
+    for (const [k, v] of Object.entries(record)) out[k] = this.intern(v);
+    return out;
+  }
+}
+
 /** What reconciles read of a Namespace; the rest (annotations, managedFields, spec) is not cached. */
-function trimNamespace(ns: V1Namespace): V1Namespace {
+function trimNamespace(ns: V1Namespace, pool: InternPool): V1Namespace {
   const m = ns.metadata ?? {};
   const metadata: V1Namespace["metadata"] = {
     name: m.name,
     uid: m.uid,
     resourceVersion: m.resourceVersion,
-    labels: m.labels,
+    labels: pool.record(m.labels),
   };
   if (m.deletionTimestamp !== undefined) metadata.deletionTimestamp = m.deletionTimestamp;
-  return { metadata, status: { phase: ns.status?.phase } };
+  return { metadata, status: { phase: pool.intern(ns.status?.phase) } };
 }
 
 /** A Secret without managedFields (often larger than the secret itself, and never read). */
-function trimSecret(secret: V1Secret): V1Secret {
+function withoutManagedFields(secret: V1Secret): V1Secret {
   if (secret.metadata?.managedFields === undefined) return secret;
   return { ...secret, metadata: { ...secret.metadata, managedFields: undefined } };
+}
+
+/**
+ * A managed pull secret without managedFields (often larger than the secret itself, and never read), its data,
+ * labels and annotations interned. Everything else is kept: an update sends the metadata back.
+ */
+export function trimSecret(secret: V1Secret, pool: InternPool): V1Secret {
+  const m = secret.metadata ?? {};
+  const out: V1Secret = {
+    ...secret,
+    metadata: {
+      ...m,
+      name: pool.intern(m.name),
+      labels: pool.record(m.labels),
+      annotations: pool.record(m.annotations),
+      managedFields: undefined,
+    },
+    type: pool.intern(secret.type),
+    data: pool.record(secret.data),
+  };
+  return out;
 }
 
 /** Fingerprint of what a namespace event can change for eatr: its registry labels and whether it is active. */
@@ -71,6 +129,7 @@ function relevant(ns: V1Namespace): string {
  * secret event reports its registry. Handlers do nothing else.
  */
 export function createSources(o: SourcesOptions): Sources {
+  const pool = new InternPool();
   const listPages =
     <T>(path: string) =>
     (sel: { labelSelector?: string; fieldSelector?: string }) =>
@@ -84,7 +143,7 @@ export function createSources(o: SourcesOptions): Sources {
     path: "/api/v1/namespaces",
     list: listPages<V1Namespace>("/api/v1/namespaces"),
     clock: o.clock,
-    transform: trimNamespace,
+    transform: (ns) => trimNamespace(ns, pool),
     indexers: { [BY_REGISTRY]: (ns) => requestedRegistries(ns).map((r) => r.host) },
     handlers: {
       onAdd: (ns) => {
@@ -107,7 +166,8 @@ export function createSources(o: SourcesOptions): Sources {
     path: credentialsPath,
     list: listPages<V1Secret>(credentialsPath),
     clock: o.clock,
-    transform: trimSecret,
+    // Credential secrets are few: not interned, so no copy of a rotated key outlives its secret.
+    transform: withoutManagedFields,
     handlers: {
       onAdd: (s) => {
         const registry = credentialRegistry(s);
@@ -134,7 +194,7 @@ export function createSources(o: SourcesOptions): Sources {
     labelSelector: MANAGED_SELECTOR,
     list: listPages<V1Secret>("/api/v1/secrets"),
     clock: o.clock,
-    transform: trimSecret,
+    transform: (secret) => trimSecret(secret, pool),
     handlers: {
       onAdd: (s) => {
         o.enqueue(namespaceOf(s));

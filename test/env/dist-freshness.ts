@@ -3,7 +3,7 @@ import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 
 /** What `npm run build` reads: when any is newer than dist/main.js, the build is stale. */
-const BUILD_INPUTS = ["src", "tsconfig.json", "tsconfig.build.json"];
+const BUILD_INPUTS = ["src", "scripts/build.ts", "tsconfig.json", "tsconfig.build.json", "package-lock.json"];
 
 function newestMtime(path: string): number {
   const stat = statSync(path);

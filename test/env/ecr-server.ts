@@ -101,6 +101,11 @@ export interface EcrServerOptions {
   maxClockSkewMs?: number;
   /** When set, only these SigV4 scope regions are accepted. */
   regions?: string[];
+  /**
+   * Pads every password with random base64 characters to at least this length (default: no padding, short
+   * passwords). Real ECR passwords are about 2,000 characters; the bench uses that size.
+   */
+  passwordLength?: number;
 }
 
 interface AwsError {
@@ -236,6 +241,7 @@ export class EcrServer {
   private readonly regions: Set<string> | undefined;
   private readonly closing = new AbortController();
   private tokenLifetimeMs: number | null;
+  private readonly passwordLength: number;
   private latencyMs: number;
   private failureQueue: EcrFailure[] = [];
   private failureMode: EcrFailure | null = null;
@@ -256,6 +262,7 @@ export class EcrServer {
     this.maxClockSkewMs = opts.maxClockSkewMs ?? 5 * 60 * 1000;
     this.regions = opts.regions ? new Set(opts.regions) : undefined;
     this.tokenLifetimeMs = opts.tokenLifetimeMs === undefined ? DEFAULT_LIFETIME_MS : opts.tokenLifetimeMs;
+    this.passwordLength = opts.passwordLength ?? 0;
     this.latencyMs = opts.latencyMs ?? 0;
     for (const key of opts.keys ?? []) this.addKey(key);
     server.on("request", (req: IncomingMessage, res: ServerResponse) => {
@@ -623,7 +630,14 @@ export class EcrServer {
   private mint(key: EcrKey, registryId: string, region: string): IssuedToken {
     const seq = ++this.seq;
     const keyHash = sha256Hex(key.accessKeyId).slice(0, 8);
-    const password = `ecr-${registryId}-${keyHash}-${String(seq).padStart(6, "0")}-${randomBytes(6).toString("hex")}`;
+    const base = `ecr-${registryId}-${keyHash}-${String(seq).padStart(6, "0")}-${randomBytes(6).toString("hex")}`;
+    const pad = Math.max(0, this.passwordLength - base.length);
+    const password =
+      pad === 0
+        ? base
+        : `${base}-${randomBytes(pad)
+            .toString("base64url")
+            .slice(0, pad - 1)}`;
     const issuedAt = this.now();
     const token: IssuedToken = {
       accessKeyId: key.accessKeyId,

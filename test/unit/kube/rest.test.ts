@@ -111,12 +111,10 @@ describe("RestClient", () => {
     });
     try {
       const names: string[] = [];
-      for await (const p of s
-        .client()
-        .listPages<{ metadata: { name: string } }>("/api/v1/secrets", {
-          pageSize: 1,
-          query: { labelSelector: "a=b" },
-        }))
+      for await (const p of s.client().listPages<{ metadata: { name: string } }>("/api/v1/secrets", {
+        pageSize: 1,
+        query: { labelSelector: "a=b" },
+      }))
         names.push(...p.items.map((i) => `${i.metadata.name}@${p.resourceVersion}`));
       assert.deepEqual(names, ["p1@7", "p2@7", "p3@7"]);
       assert.deepEqual(
