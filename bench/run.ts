@@ -41,10 +41,13 @@ import {
   type Params,
 } from "./lib/scenarios.ts";
 import type { Controller } from "./lib/controller.ts";
+import { chartMemoryLimit, memoryLimit, parseQuantity, type MemoryLimit } from "./lib/memory-limit.ts";
 
 const repoRoot = resolve(fileURLToPath(new URL("..", import.meta.url)));
 /** The controller under test: dist/main.js, or --main. */
 let MAIN_JS = join(repoRoot, "dist", "main.js");
+/** The memory cgroup limit every controller runs under (undefined: none). */
+let MEMORY_LIMIT: MemoryLimit | undefined;
 const ORDER = ["cold", "ceiling", "warm", "churn", "latency", "failover", "renewal"] as const;
 type Scenario = (typeof ORDER)[number];
 const NEEDS: Partial<Record<Scenario, Scenario[]>> = {
@@ -70,6 +73,8 @@ const USAGE = `usage: npm run bench -- [options]
   --setup-concurrency C   concurrency of the bench's own setup requests (default 16)
   --profile               run controllers with --cpu-prof and take a heap snapshot at the end of cold
                           (written under bench/results/profiles/<run>/)
+  --memory-limit Q|none   run each controller in a memory cgroup with this limit, as in a pod (default: the
+                          chart's resources.limits.memory, ${chartMemoryLimit(repoRoot)}; Node sizes its heap from it)
   --node-arg ARG          extra node flag for every controller (repeatable), e.g. --node-arg=--max-old-space-size=128
   --failover-kills K      leader kills per signal (SIGKILL and SIGTERM) in failover (default 10)
   --ceiling-client C      https (default: a minimal keep-alive client) or client-node (the controller's library)
@@ -110,6 +115,8 @@ interface Options {
   failoverKills: number;
   svgFrom: string | undefined;
   main: string | undefined;
+  /** A Kubernetes quantity, or undefined for no limit. */
+  memoryLimit: string | undefined;
   svgCompare: string | undefined;
   params: Params;
   resultsDir: string;
@@ -130,6 +137,7 @@ function parseOptions(): Options | undefined {
       "setup-concurrency": { type: "string", default: "16" },
       profile: { type: "boolean", default: false },
       "node-arg": { type: "string", multiple: true, default: [] },
+      "memory-limit": { type: "string", default: chartMemoryLimit(repoRoot) },
       "ceiling-client": { type: "string", default: "https" },
       "failover-kills": { type: "string", default: "10" },
       "svg-from": { type: "string" },
@@ -170,6 +178,7 @@ function parseOptions(): Options | undefined {
     svgFrom: values["svg-from"],
     svgCompare: values["svg-compare"],
     main: values.main === undefined ? undefined : resolve(values.main),
+    memoryLimit: values["memory-limit"] === "none" ? undefined : values["memory-limit"],
     sizes: (values.sizes ?? "1000,5000,10000").split(",").map((x) => positiveInt("sizes", x.trim())),
     resultsDir,
     params: {
@@ -193,7 +202,7 @@ function parseOptions(): Options | undefined {
 }
 
 function envOptions(logsDir: string, registries: number): EnvOptions {
-  return { registries, mainJs: MAIN_JS, logsDir, log };
+  return { registries, mainJs: MAIN_JS, logsDir, log, memoryLimit: MEMORY_LIMIT };
 }
 
 async function runMain(o: Options, results: Results, logsDir: string): Promise<string> {
@@ -331,6 +340,25 @@ async function main(): Promise<number> {
     process.stderr.write(`bench: ${MAIN_JS} is missing: run npm run build first\n`);
     return 2;
   }
+  let memory: { requested: string | null; bytes: number | null; note: string } = {
+    requested: null,
+    bytes: null,
+    note: "none (--memory-limit none)",
+  };
+  if (o.memoryLimit !== undefined && o.params.profileDir !== undefined) {
+    log(`--profile: controllers run without the ${o.memoryLimit} memory limit (a heap snapshot needs room)`);
+    memory = { requested: o.memoryLimit, bytes: null, note: "not applied: --profile" };
+  } else if (o.memoryLimit !== undefined) {
+    const bytes = parseQuantity(o.memoryLimit);
+    const limit = memoryLimit(bytes);
+    if (typeof limit === "string") {
+      log(`warning: controllers run WITHOUT the ${o.memoryLimit} memory limit: ${limit}`);
+      memory = { requested: o.memoryLimit, bytes: null, note: `not applied: ${limit}` };
+    } else {
+      MEMORY_LIMIT = limit;
+      memory = { requested: o.memoryLimit, bytes, note: `${o.memoryLimit} memory cgroup per controller` };
+    }
+  }
   const olderThanSrc = distFreshness(repoRoot, MAIN_JS) === "stale";
   if (o.main === undefined && olderThanSrc)
     log("warning: dist/main.js is older than src/ (npm run build to measure the current code)");
@@ -375,7 +403,8 @@ async function main(): Promise<number> {
     `cold, ceiling and warm run the controller with -kube-api-qps ${p.fastQps} -kube-api-burst ${p.fastQps}: the ` +
       `client rate limit is not what they measure. renewal runs with the defaults (qps ${p.renewalQps}, burst ${p.renewalBurst}).`,
     `controller ${controller.main.replace(`${repoRoot}/`, "")} built ${controller.builtAt} (repo HEAD ${controller.gitHead}` +
-      `${controller.olderThanSrc ? "; older than src/" : ""})${p.nodeArgs.length > 0 ? `; node flags ${p.nodeArgs.join(" ")}` : ""}`,
+      `${controller.olderThanSrc ? "; older than src/" : ""})${p.nodeArgs.length > 0 ? `; node flags ${p.nodeArgs.join(" ")}` : ""}` +
+      `; memory limit: ${memory.note}`,
     "One run on a shared machine: numbers vary from run to run.",
   ];
   const text = renderTable(results, goals, header);
@@ -389,6 +418,7 @@ async function main(): Promise<number> {
     machine,
     params: { ...p, log: undefined, sizes: o.scaling ? o.sizes : undefined },
     controller,
+    memoryLimit: memory,
     ...results,
     goals,
     error,

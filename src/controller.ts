@@ -79,7 +79,6 @@ export class Controller {
       logger,
     }));
     this.sources = createSources({
-      kubeConfig: options.kubeConfig,
       rest,
       clock: this.clock,
       hostNamespace: options.hostNamespace,
@@ -187,7 +186,7 @@ export class Controller {
       logger,
       observer: {
         written: (namespace, name) => {
-          metrics.secretsCreated.inc({ namespace, name });
+          metrics.secretsCreated.inc(namespace, name);
         },
         conflict: (namespace) => {
           metrics.pullSecretConflicts.inc({ namespace });

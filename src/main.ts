@@ -113,7 +113,7 @@ async function main(): Promise<number> {
   try {
     http = await startHttpServer({
       port: config.port,
-      registry: metrics.registry,
+      metrics: () => metrics.render(),
       healthz: () => {
         const own = controller.health();
         const leader = elector?.healthCheck(HEALTHZ_LEADER_TOLERANCE_MS);

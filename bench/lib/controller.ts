@@ -8,10 +8,12 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream, readFileSync } from "node:fs";
+import { basename } from "node:path";
 import { createInterface } from "node:readline";
 import { setTimeout as sleep } from "node:timers/promises";
 import { own, signalGroup } from "../../test/env/processes.ts";
 import { sumMetric } from "../../test/support/prometheus-text.ts";
+import type { MemoryLimit } from "./memory-limit.ts";
 
 /** Preloaded into the controller: it stops itself (SIGTERM) when the bench that owns its stdin dies. */
 const STOP_WHEN_ORPHANED =
@@ -31,6 +33,8 @@ export interface ControllerOptions {
   logFile: string;
   /** Used for the data: preload and the node flags. */
   nodeBin?: string;
+  /** Run the controller in a memory cgroup of its own with this limit (as in a pod). */
+  memoryLimit?: MemoryLimit | undefined;
 }
 
 export interface ProcStats {
@@ -83,29 +87,33 @@ export class Controller {
   private readonly unown: () => void;
   private stopping: Promise<ProcStats> | undefined;
   private lastStats: ProcStats = { cpuSeconds: 0, peakRssMb: 0, rssMb: 0 };
+  /** True when the kernel killed it at its memory limit. */
+  oomKilled = false;
 
   constructor(o: ControllerOptions) {
     const log = createWriteStream(o.logFile, { flags: "a" });
     this.spawnedAt = performance.now();
-    this.child = spawn(
-      o.nodeBin ?? process.execPath,
-      [
-        ...(o.nodeArgs ?? []),
-        "--import",
-        `data:text/javascript,${encodeURIComponent(STOP_WHEN_ORPHANED)}`,
-        o.mainJs,
-        "-config-file-path",
-        o.kubeconfig,
-        "-ecr-endpoint",
-        o.ecrEndpoint,
-        "-host-namespace",
-        o.hostNamespace,
-        "-port",
-        "0",
-        ...o.args,
-      ],
-      { detached: true, stdio: ["pipe", "pipe", "pipe"] },
-    );
+    const node = o.nodeBin ?? process.execPath;
+    const nodeArgv = [
+      ...(o.nodeArgs ?? []),
+      "--import",
+      `data:text/javascript,${encodeURIComponent(STOP_WHEN_ORPHANED)}`,
+      o.mainJs,
+      "-config-file-path",
+      o.kubeconfig,
+      "-ecr-endpoint",
+      o.ecrEndpoint,
+      "-host-namespace",
+      o.hostNamespace,
+      "-port",
+      "0",
+      ...o.args,
+    ];
+    const limited = o.memoryLimit?.wrap(basename(o.logFile, ".log"), node, nodeArgv);
+    this.child = spawn(limited?.command ?? node, limited?.args ?? nodeArgv, {
+      detached: true,
+      stdio: ["pipe", "pipe", "pipe"],
+    });
     this.pid = this.child.pid ?? -1;
     const pid = this.pid;
     this.unown = own({
@@ -117,7 +125,15 @@ export class Controller {
     });
     this.exited = new Promise<string>((resolve) => {
       this.child.once("exit", (code, signal) => {
-        resolve(signal ? `killed by ${signal}` : `exited with code ${String(code)}`);
+        const oom = limited !== undefined && o.memoryLimit?.release(limited.cgroup).oomKilled === true;
+        if (oom) this.oomKilled = true;
+        resolve(
+          oom
+            ? `OOM-killed at its memory limit (${String(Math.round((o.memoryLimit?.bytes ?? 0) / 2 ** 20))} MiB)`
+            : signal
+              ? `killed by ${signal}`
+              : `exited with code ${String(code)}`,
+        );
       });
       this.child.once("error", (err) => {
         resolve(`failed to start: ${err.message}`);

@@ -7,6 +7,7 @@ import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ensureBinaries, startControlPlane, type ControlPlane } from "../../test/env/control-plane.ts";
 import { startEcrServer, type EcrServer } from "../../test/env/ecr-server.ts";
+import type { MemoryLimit } from "./memory-limit.ts";
 import { parseLabels } from "../../test/support/prometheus-text.ts";
 import { Controller, cpuSecondsOf } from "./controller.ts";
 import { forEachLimit, Kube } from "./kube.ts";
@@ -85,6 +86,8 @@ export interface EnvOptions {
   mainJs: string;
   logsDir: string;
   log: (line: string) => void;
+  /** Every controller runs in a memory cgroup of its own with this limit. */
+  memoryLimit?: MemoryLimit | undefined;
 }
 
 export class Env {
@@ -173,6 +176,7 @@ export class Env {
       hostNamespace: HOST_NAMESPACE,
       args,
       nodeArgs,
+      memoryLimit: this.o.memoryLimit,
       logFile: join(this.o.logsDir, `${String(this.controllerCount).padStart(2, "0")}-${name}.log`),
     });
     this.controllers.add(controller);

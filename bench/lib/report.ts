@@ -149,13 +149,21 @@ export function renderTable(r: Results, goals: readonly Goal[], header: readonly
   const add = (scenario: string, metric: string, value: string): void => {
     rows.push([scenario, metric, value]);
   };
+  // A scenario that failed holds only { error }: show it and nothing else of that scenario.
+  const failed = new Set<string>();
+  for (const [name, value] of Object.entries(r) as [string, unknown][]) {
+    if (typeof value === "object" && value !== null && "error" in value && Object.keys(value).length === 1) {
+      add(name, "error", String((value).error));
+      failed.add(name);
+    }
+  }
   if (r.setup)
     add(
       "setup",
       "namespaces created",
       `${r.setup.namespaces} in ${r.setup.seconds} s (${r.setup.namespacesPerSecond}/s, concurrency ${r.setup.concurrency})`,
     );
-  if (r.cold) {
+  if (r.cold && !failed.has("cold")) {
     const c = r.cold;
     add(
       "cold",
@@ -190,7 +198,7 @@ export function renderTable(r: Results, goals: readonly Goal[], header: readonly
       `${fmt(c.ceilingRatio)} end to end, ${fmt(c.ceilingRatioWritePhase)} write phase`,
     );
   }
-  if (r.ceiling) {
+  if (r.ceiling && !failed.has("ceiling")) {
     const c = r.ceiling;
     add(
       "ceiling",
@@ -206,7 +214,7 @@ export function renderTable(r: Results, goals: readonly Goal[], header: readonly
       `${c.apiServerCpuSeconds} s / ${c.etcdCpuSeconds} s / ${c.benchCpuSeconds} s`,
     );
   }
-  if (r.warm) {
+  if (r.warm && !failed.has("warm")) {
     const w = r.warm;
     add("warm", "writes / ecrCalls", `${w.writes} / ${w.ecrCalls}`);
     add(
@@ -217,7 +225,7 @@ export function renderTable(r: Results, goals: readonly Goal[], header: readonly
     add("warm", "peakRssMb / cpuSeconds", `${w.peakRssMb} MiB / ${w.cpuSeconds} s`);
     add("warm", "API requests", verbs(w));
   }
-  if (r.churn) {
+  if (r.churn && !failed.has("churn")) {
     const c = r.churn;
     add(
       "churn",
@@ -227,7 +235,7 @@ export function renderTable(r: Results, goals: readonly Goal[], header: readonly
     add("churn", "writes / ecrCalls / reconciles", `${c.writes} / ${c.ecrCalls} / ${c.reconciles}`);
     add("churn", "controller cpuSeconds", String(c.cpuSeconds));
   }
-  if (r.latency) {
+  if (r.latency && !failed.has("latency")) {
     const l = r.latency;
     add(
       "latency",
@@ -235,7 +243,7 @@ export function renderTable(r: Results, goals: readonly Goal[], header: readonly
       `${l.p50Ms} / ${l.p90Ms} / ${l.p99Ms} / ${l.maxMs} ms (${l.samples} samples, ${l.background} namespaces in background)`,
     );
   }
-  if (r.renewal) {
+  if (r.renewal && !failed.has("renewal")) {
     const x = r.renewal;
     add(
       "renewal",

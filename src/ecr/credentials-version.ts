@@ -6,6 +6,15 @@ import type { V1Secret } from "@kubernetes/client-node";
  * labels or annotations do. Tokens and pull secrets record it so a rotation re-mints and a restart does not.
  */
 export function credentialsVersion(secret: V1Secret): string {
+  // Cached objects are never mutated (an update replaces them): compute once per object.
+  let version = computed.get(secret);
+  if (version === undefined) computed.set(secret, (version = compute(secret)));
+  return version;
+}
+
+const computed = new WeakMap<V1Secret, string>();
+
+function compute(secret: V1Secret): string {
   const data = secret.data ?? {};
   const hash = createHash("sha256");
   for (const key of Object.keys(data).sort()) hash.update(`${key}\u0000${data[key] ?? ""}\u0000`);

@@ -1,4 +1,4 @@
-import { Watch, type KubeConfig, type KubernetesObject } from "@kubernetes/client-node";
+import type { KubernetesObject } from "@kubernetes/client-node";
 import type { Clock } from "../clock.ts";
 import type { ListPage } from "../kube/rest.ts";
 
@@ -25,7 +25,6 @@ export interface InformerLogger {
 export interface InformerOptions<T extends KubernetesObject> {
   /** A short name for logs and metrics, e.g. "namespaces". */
   readonly name: string;
-  readonly kubeConfig: KubeConfig;
   /** The collection's API path, e.g. /api/v1/namespaces or /api/v1/namespaces/ci-cd/secrets. */
   readonly path: string;
   /**
@@ -49,11 +48,11 @@ export interface InformerOptions<T extends KubernetesObject> {
    * so the cache's memory does not grow with fields nobody uses. Must not mutate its argument.
    */
   readonly transform?: (obj: T) => T;
-  /** The watch client; defaults to client-node's Watch on kubeConfig (tests inject a fake). */
-  readonly watch?: WatchClient;
+  /** The watch client: src/kube/rest.ts's RestClient (tests inject a fake). */
+  readonly watch: WatchClient;
 }
 
-/** client-node's Watch.watch: streams events to callback, calls done once when the watch ends. */
+/** client-node's Watch.watch contract: streams events to callback, calls done once when the watch ends. */
 export interface WatchClient {
   watch(
     path: string,
@@ -96,7 +95,7 @@ export class Informer<T extends KubernetesObject> {
     if (!(base > 0 && max >= base))
       throw new Error(`informer ${options.name}: need 0 < backoffBaseMs <= backoffMaxMs`);
     this.o = options;
-    this.watcher = options.watch ?? new Watch(options.kubeConfig);
+    this.watcher = options.watch;
     this.indexers = {
       [NAMESPACE_INDEX]: (obj) => [obj.metadata?.namespace ?? ""],
       ...(options.indexers ?? {}),

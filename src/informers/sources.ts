@@ -1,4 +1,4 @@
-import type { KubeConfig, V1Namespace, V1Secret } from "@kubernetes/client-node";
+import type { V1Namespace, V1Secret } from "@kubernetes/client-node";
 import type { Clock } from "../clock.ts";
 import { registryHostOfCredentialSecret } from "../ecr/credentials.ts";
 import { credentialsVersion } from "../ecr/credentials-version.ts";
@@ -12,7 +12,6 @@ import { Informer, type InformerLogger, type InformerObserver } from "./informer
 export const BY_REGISTRY = "registry";
 
 export interface SourcesOptions {
-  readonly kubeConfig: KubeConfig;
   readonly rest: RestClient;
   readonly clock: Clock;
   readonly hostNamespace: string;
@@ -139,7 +138,7 @@ export function createSources(o: SourcesOptions): Sources {
 
   const namespaces = new Informer<V1Namespace>({
     name: "namespaces",
-    kubeConfig: o.kubeConfig,
+    watch: o.rest,
     path: "/api/v1/namespaces",
     list: listPages<V1Namespace>("/api/v1/namespaces"),
     clock: o.clock,
@@ -162,7 +161,7 @@ export function createSources(o: SourcesOptions): Sources {
   const credentialsPath = `/api/v1/namespaces/${encodeURIComponent(o.hostNamespace)}/secrets`;
   const credentials = new Informer<V1Secret>({
     name: "credentials",
-    kubeConfig: o.kubeConfig,
+    watch: o.rest,
     path: credentialsPath,
     list: listPages<V1Secret>(credentialsPath),
     clock: o.clock,
@@ -189,7 +188,7 @@ export function createSources(o: SourcesOptions): Sources {
 
   const managedSecrets = new Informer<V1Secret>({
     name: "managed-secrets",
-    kubeConfig: o.kubeConfig,
+    watch: o.rest,
     path: "/api/v1/secrets",
     labelSelector: MANAGED_SELECTOR,
     list: listPages<V1Secret>("/api/v1/secrets"),

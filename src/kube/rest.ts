@@ -1,5 +1,5 @@
 import { RequestContext, type KubeConfig } from "@kubernetes/client-node";
-import { request } from "undici";
+import { request, type Dispatcher } from "undici";
 
 /** An error answer of the API server: statusCode is the HTTP status, body the server's text (a Status). */
 export class KubeApiError extends Error {
@@ -22,11 +22,19 @@ export interface RequestOptions {
   readonly body?: unknown;
   /** Defaults to application/json. */
   readonly contentType?: string;
+  /** Defaults to application/json; METADATA_ONLY asks for the answer's metadata only. */
+  readonly accept?: string;
   /** Bounds the whole call (connect, headers and body); defaults to the client's timeout. */
   readonly timeoutMs?: number;
   /** Aborts the call at once (leadership lost, shutdown). */
   readonly signal?: AbortSignal;
 }
+
+/**
+ * Accept header asking the API server to answer with the object's metadata only (a PartialObjectMetadata),
+ * falling back to the whole object. Write answers then leave out what was just sent (a pull secret's data).
+ */
+export const METADATA_ONLY = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json";
 
 /** One page of a list: its items and the list's metadata. */
 export interface ListPage<T> {
@@ -48,14 +56,18 @@ export class RestClient {
   private readonly kubeConfig: KubeConfig;
   private readonly server: string;
   private readonly timeoutMs: number;
+  private readonly watchIdleMs: number;
+  /** Authentication applied recently: headers and connection pool, reused for AUTH_REUSE_MS. */
+  private auth: { at: number; value: Promise<Auth> } | undefined;
 
-  constructor(kubeConfig: KubeConfig, options: { timeoutMs?: number } = {}) {
+  constructor(kubeConfig: KubeConfig, options: { timeoutMs?: number; watchIdleMs?: number } = {}) {
     const server = kubeConfig.getCurrentCluster()?.server;
     if (server === undefined || server === "")
       throw new Error("kubeconfig: the current context has no cluster");
     this.kubeConfig = kubeConfig;
     this.server = server.replace(/\/+$/, "");
     this.timeoutMs = options.timeoutMs ?? 15_000;
+    this.watchIdleMs = options.watchIdleMs ?? WATCH_IDLE_MS;
   }
 
   async get<T>(path: string, options?: RequestOptions): Promise<T> {
@@ -95,12 +107,118 @@ export class RestClient {
     } while (cont !== undefined);
   }
 
+  /**
+   * Watches a collection (client-node's Watch.watch contract, which the informers use): each event goes to
+   * callback; done is called once, with undefined/null after a clean end (the server's timeoutSeconds),
+   * a TimeoutError after WATCH_IDLE_MS without data, or the error (a KubeApiError for an HTTP status).
+   * Lines are split and parsed straight from the response stream.
+   */
+  async watch(
+    path: string,
+    queryParams: Record<string, string | number | boolean | undefined>,
+    callback: (type: string, object: unknown, event: unknown) => void,
+    done: (err: unknown) => void,
+  ): Promise<AbortController> {
+    const controller = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    let timedOut = false;
+    let finished = false;
+    const finish = (err: unknown): void => {
+      if (finished) return;
+      finished = true;
+      clearTimeout(timer);
+      controller.abort();
+      done(
+        timedOut
+          ? new DOMException(`watch ${path}: no data for ${this.watchIdleMs} ms`, "TimeoutError")
+          : err,
+      );
+    };
+    const arm = (): void => {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        timedOut = true;
+        controller.abort();
+      }, this.watchIdleMs);
+    };
+    try {
+      const auth = await this.authentication();
+      arm();
+      const url = `${this.server}${path}${queryString({ ...queryParams, watch: true })}`;
+      const res = await request(url, {
+        method: "GET",
+        headers: { ...auth.headers, Accept: "application/json" },
+        signal: controller.signal,
+        bodyTimeout: 0, // the idle timer above watches the stream
+        ...(auth.dispatcher === undefined ? {} : { dispatcher: auth.dispatcher }),
+      });
+      if (res.statusCode !== 200) {
+        const text = await res.body.text();
+        if (res.statusCode === 401) this.auth = undefined;
+        throw new KubeApiError("GET", path, res.statusCode, text);
+      }
+      arm();
+      const body = res.body;
+      body.setEncoding("utf8");
+      let rest = "";
+      body.on("data", (chunk: string) => {
+        arm();
+        const buf = rest + chunk;
+        let start = 0;
+        for (let end = buf.indexOf("\n"); end !== -1; end = buf.indexOf("\n", start)) {
+          const line = buf.slice(start, end);
+          start = end + 1;
+          if (line === "") continue;
+          let event: { type?: unknown; object?: unknown };
+          try {
+            event = JSON.parse(line) as { type?: unknown; object?: unknown };
+          } catch {
+            continue; // not an event: skip it, as client-node does
+          }
+          try {
+            callback(String(event.type), event.object, event);
+          } catch (err) {
+            finish(err); // a handler failed: end this watch with its error (the informer retries)
+            return;
+          }
+        }
+        rest = buf.slice(start);
+      });
+      body.on("end", () => {
+        finish(null);
+      });
+      body.on("close", () => {
+        finish(null);
+      });
+      body.on("error", finish);
+    } catch (err) {
+      finish(err);
+    }
+    return controller;
+  }
+
+  /** The kubeconfig's authentication, applied at most every AUTH_REUSE_MS (concurrent callers share one). */
+  private authentication(): Promise<Auth> {
+    const now = performance.now();
+    if (this.auth !== undefined && now - this.auth.at < AUTH_REUSE_MS) return this.auth.value;
+    const ctx = new RequestContext(this.server, "GET");
+    const value = this.kubeConfig.applySecurityAuthentication(ctx).then(() => ({
+      headers: ctx.getHeaders(),
+      dispatcher: ctx.getDispatcher(),
+    }));
+    const entry = { at: now, value };
+    this.auth = entry;
+    value.catch(() => {
+      if (this.auth === entry) this.auth = undefined;
+    });
+    return value;
+  }
+
   /** One call; resolves with the parsed JSON answer (undefined when empty), rejects with KubeApiError. */
   async request(method: Method, path: string, options: RequestOptions = {}): Promise<unknown> {
     const url = this.server + path + queryString(options.query);
-    const ctx = new RequestContext(url, method);
-    await this.kubeConfig.applySecurityAuthentication(ctx);
-    const headers: Record<string, string> = { ...ctx.getHeaders(), Accept: "application/json" };
+    const auth = await this.authentication();
+    const headers: Record<string, string> = { ...auth.headers, Accept: options.accept ?? "application/json" };
     let body: string | undefined;
     if (options.body !== undefined) {
       body = JSON.stringify(options.body);
@@ -120,15 +238,15 @@ export class RestClient {
     if (outer?.aborted) onOuterAbort();
     else outer?.addEventListener("abort", onOuterAbort, { once: true });
     try {
-      const dispatcher = ctx.getDispatcher();
       const res = await request(url, {
         method,
         headers,
         body,
         signal: abort.signal,
-        ...(dispatcher === undefined ? {} : { dispatcher }),
+        ...(auth.dispatcher === undefined ? {} : { dispatcher: auth.dispatcher }),
       });
       const text = await res.body.text();
+      if (res.statusCode === 401) this.auth = undefined; // credentials rotated: read them again
       if (res.statusCode >= 400) throw new KubeApiError(method, path, res.statusCode, text);
       return text === "" ? undefined : (JSON.parse(text) as unknown);
     } finally {
@@ -137,6 +255,23 @@ export class RestClient {
     }
   }
 }
+
+/** What client-node's authentication yields for a call: headers (a bearer token…) and the connection pool. */
+interface Auth {
+  readonly headers: Readonly<Record<string, string>>;
+  readonly dispatcher: Dispatcher | undefined;
+}
+
+/**
+ * How long one application of the kubeconfig's authentication serves calls. client-node re-reads CA,
+ * certificate and key files and rebuilds headers on every call, which at a thousand writes a second is a
+ * measurable share of the CPU; tokens change far less often (client-go re-reads a token file every
+ * minute), and a 401 drops the cached value at once.
+ */
+const AUTH_REUSE_MS = 10_000;
+
+/** A watch that receives nothing (not even a bookmark) for this long is closed and resumed (client-node's value). */
+const WATCH_IDLE_MS = 30_000;
 
 function queryString(query: RequestOptions["query"]): string {
   if (query === undefined) return "";

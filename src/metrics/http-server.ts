@@ -1,6 +1,8 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { Registry } from "prom-client";
+
+/** The Prometheus text exposition format (prom-client's Registry.contentType). */
+const PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8";
 
 /** A health check: ok, plus a one-line reason shown in the response body. */
 export interface Check {
@@ -10,7 +12,8 @@ export interface Check {
 export interface HttpServerOptions {
   readonly port: number;
   readonly host?: string;
-  readonly registry: Registry;
+  /** The /metrics body in Prometheus text format, in chunks written as they come. */
+  readonly metrics: () => Promise<Iterable<string>>;
   /** /healthz: the process and its informers are alive. */
   readonly healthz: Check;
   /** /readyz: every informer has synced. */
@@ -32,8 +35,27 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
       return;
     }
     if (path === "/metrics") {
-      options.registry.metrics().then(
-        (text) => res.writeHead(200, { "Content-Type": options.registry.contentType }).end(text),
+      options.metrics().then(
+        (chunks) => {
+          res.writeHead(200, { "Content-Type": PROMETHEUS_TEXT });
+          // One chunk at a time, waiting for the socket to drain: a scrape never holds the whole text.
+          const it = chunks[Symbol.iterator]();
+          const pump = (): void => {
+            for (;;) {
+              if (res.destroyed) return;
+              const next = it.next();
+              if (next.done === true) {
+                res.end();
+                return;
+              }
+              if (!res.write(next.value)) {
+                res.once("drain", pump);
+                return;
+              }
+            }
+          };
+          pump();
+        },
         (err: unknown) => res.writeHead(500).end(`metrics collection failed: ${String(err)}\n`),
       );
       return;

@@ -1,4 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Registry } from "prom-client";
+import { PairCounter } from "./pair-counter.ts";
 
 /** The state of one informer, read when metrics are scraped. */
 export interface InformerState {
@@ -13,8 +14,11 @@ export interface InformerState {
  */
 export class ControllerMetrics {
   readonly registry: Registry;
-  /** The seed's counter: pull secrets created or updated (one per successful write), by namespace and name. */
-  readonly secretsCreated: Counter<"namespace" | "name">;
+  /**
+   * The seed's counter: pull secrets created or updated (one per successful write), by namespace and name.
+   * Not on the registry (one series per pull secret): scrapes append it, see render().
+   */
+  readonly secretsCreated: PairCounter;
   /** The seed's counter: registry tokens renewed (a cached token replaced by a fresh one from ECR). */
   readonly secretRenewals: Counter;
   readonly ecrTokenRequests: Counter<"registry" | "result">;
@@ -40,11 +44,10 @@ export class ControllerMetrics {
     ]) {
       registry.removeSingleMetric(name);
     }
-    this.secretsCreated = new Counter({
+    this.secretsCreated = new PairCounter({
       name: "secrets_created_total",
       help: "Number of pull secrets created or updated (new or renewed), by namespace and secret name.",
       labelNames: ["namespace", "name"],
-      registers,
     });
     this.secretRenewals = new Counter({
       name: "secret_renewals_total",
@@ -112,6 +115,17 @@ export class ControllerMetrics {
       labelNames: ["informer"],
       registers,
     });
+  }
+
+  /** Every metric in Prometheus text format, in chunks (the registry's, then the per-secret counter). */
+  async render(): Promise<Iterable<string>> {
+    const text = await this.registry.metrics();
+    const secrets = this.secretsCreated;
+    return (function* () {
+      yield text;
+      yield "\n";
+      yield* secrets.chunks();
+    })();
   }
 
   /** Tells the informer gauges where to read their state at scrape time. */

@@ -33,7 +33,6 @@ export interface PullSecretInput {
  * registry host, type kubernetes.io/dockerconfigjson, `{"auths":{"https://<host>":{"auth":"<token>"}}}`.
  */
 export function buildPullSecret(input: PullSecretInput): V1Secret {
-  const config = { auths: { [registryUrl(input.registry)]: { auth: input.authorizationToken } } };
   const annotations: Record<string, string> = {
     [ANNOTATIONS.registry]: input.registry.host,
     [ANNOTATIONS.tokenFetchedAt]: new Date(input.fetchedAtMs).toISOString(),
@@ -52,8 +51,20 @@ export function buildPullSecret(input: PullSecretInput): V1Secret {
       annotations,
     },
     type: PULL_SECRET_TYPE,
-    data: { [DOCKER_CONFIG_KEY]: Buffer.from(JSON.stringify(config)).toString("base64") },
+    data: { [DOCKER_CONFIG_KEY]: dockerConfig(registryUrl(input.registry), input.authorizationToken) },
   };
+}
+
+/** The last `.dockerconfigjson` value built per registry URL: every namespace of a registry gets the same one. */
+const lastDockerConfig = new Map<string, { token: string; value: string }>();
+
+/** base64 of `{"auths":{"<url>":{"auth":"<token>"}}}`, built once per registry and token. */
+function dockerConfig(url: string, token: string): string {
+  const last = lastDockerConfig.get(url);
+  if (last?.token === token) return last.value;
+  const value = Buffer.from(JSON.stringify({ auths: { [url]: { auth: token } } })).toString("base64");
+  lastDockerConfig.set(url, { token, value });
+  return value;
 }
 
 /** What to do with one pull secret. */

@@ -1,7 +1,7 @@
 import type { V1Secret } from "@kubernetes/client-node";
 import type { Clock } from "../clock.ts";
 import { statusOf } from "../kube/api.ts";
-import { namespacedPath, type RestClient } from "../kube/rest.ts";
+import { METADATA_ONLY, namespacedPath, type RestClient } from "../kube/rest.ts";
 import { BucketRateLimiter } from "../queue/rate-limiter.ts";
 
 export type WriteOperation = "create" | "update" | "delete";
@@ -24,8 +24,8 @@ export interface SecretWriterOptions {
 
 /** What the reconciler needs to read and write pull secrets; SecretWriter is the real one. */
 export interface PullSecretWriter {
-  create(secret: V1Secret): Promise<V1Secret>;
-  update(secret: V1Secret): Promise<V1Secret>;
+  create(secret: V1Secret): Promise<void>;
+  update(secret: V1Secret): Promise<void>;
   delete(secret: V1Secret): Promise<void>;
   read(namespace: string, name: string): Promise<V1Secret | undefined>;
 }
@@ -44,15 +44,15 @@ export class SecretWriter implements PullSecretWriter {
     this.bucket = new BucketRateLimiter({ qps: options.qps, burst: options.burst, clock: options.clock });
   }
 
-  async create(secret: V1Secret): Promise<V1Secret> {
-    return this.run("create", () =>
-      this.o.rest.post<V1Secret>(namespacedPath("secrets", namespaceOf(secret)), secret, this.writeOptions()),
+  async create(secret: V1Secret): Promise<void> {
+    await this.run("create", () =>
+      this.o.rest.post(namespacedPath("secrets", namespaceOf(secret)), secret, this.writeOptions()),
     );
   }
 
-  async update(secret: V1Secret): Promise<V1Secret> {
-    return this.run("update", () =>
-      this.o.rest.put<V1Secret>(
+  async update(secret: V1Secret): Promise<void> {
+    await this.run("update", () =>
+      this.o.rest.put(
         namespacedPath("secrets", namespaceOf(secret), secret.metadata?.name ?? ""),
         secret,
         this.writeOptions(),
@@ -89,6 +89,8 @@ export class SecretWriter implements PullSecretWriter {
   private writeOptions() {
     return {
       query: { fieldManager: this.o.fieldManager },
+      // Nothing reads a write's answer but its metadata: don't ship the data back.
+      accept: METADATA_ONLY,
       timeoutMs: this.o.timeoutMs,
       ...(this.o.signal ? { signal: this.o.signal } : {}),
     };

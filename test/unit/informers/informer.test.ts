@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { KubeConfig, type KubernetesListObject, type V1Namespace } from "@kubernetes/client-node";
+import type { KubernetesListObject, V1Namespace } from "@kubernetes/client-node";
 import { Informer, type WatchClient } from "../../../src/informers/informer.ts";
 import { FakeClock } from "../../support/fake-clock.ts";
 
@@ -70,7 +70,6 @@ function setup(
   let listCalls = 0;
   const informer = new Informer<V1Namespace>({
     name: "namespaces",
-    kubeConfig: new KubeConfig(),
     path: "/api/v1/namespaces",
     list: () => {
       const next = lists[Math.min(listCalls, lists.length - 1)] ?? assert.fail("no list");
@@ -158,7 +157,6 @@ describe("Informer", () => {
     const secondPage = new Promise<void>((resolve) => (releaseSecondPage = resolve));
     const informer = new Informer<V1Namespace>({
       name: "namespaces",
-      kubeConfig: new KubeConfig(),
       path: "/api/v1/namespaces",
       list: async function* () {
         if (calls++ === 0) {

@@ -37,8 +37,12 @@ async function fakeServer(handler: (req: Seen, res: ServerResponse) => void) {
   });
   return {
     seen,
-    client: (timeoutMs?: number) =>
-      new RestClient(shareConnections(kc), timeoutMs === undefined ? {} : { timeoutMs }),
+    kc,
+    client: (timeoutMs?: number, watchIdleMs?: number) =>
+      new RestClient(shareConnections(kc), {
+        ...(timeoutMs === undefined ? {} : { timeoutMs }),
+        ...(watchIdleMs === undefined ? {} : { watchIdleMs }),
+      }),
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
@@ -140,6 +144,92 @@ describe("RestClient", () => {
       const call = s.client(60_000).get("/api/v1/namespaces/a", { signal: halt.signal });
       halt.abort(new Error("leadership lost"));
       await assert.rejects(call, { message: "leadership lost" });
+    } finally {
+      await s.close();
+    }
+  });
+
+  it("applies the kubeconfig's authentication once for many calls, and again after a 401", async () => {
+    let status = 200;
+    const s = await fakeServer((_req, res) => {
+      json(res, status, {});
+    });
+    try {
+      let applied = 0;
+      const original = s.kc.applySecurityAuthentication.bind(s.kc);
+      s.kc.applySecurityAuthentication = (ctx) => {
+        applied++;
+        return original(ctx);
+      };
+      const client = s.client();
+      await Promise.all([client.get("/a"), client.get("/b")]);
+      await client.get("/c");
+      assert.equal(applied, 1);
+      status = 401;
+      await assert.rejects(client.get("/d"), { statusCode: 401 });
+      status = 200;
+      await client.get("/e");
+      assert.equal(applied, 2, "a 401 makes the next call read the credentials again");
+      assert.ok(s.seen.every((r) => r.headers.authorization === "Bearer the-token"));
+    } finally {
+      await s.close();
+    }
+  });
+
+  /** Runs one watch to its end; returns the events seen and what done() was called with. */
+  function watchOnce(client: RestClient, query: Record<string, string | boolean> = {}) {
+    const events: string[] = [];
+    const ended = new Promise<unknown>((resolve) => {
+      void client.watch(
+        "/api/v1/secrets",
+        query,
+        (type, object) => events.push(`${type} ${(object as { metadata: { name: string } }).metadata.name}`),
+        resolve,
+      );
+    });
+    return { events, ended };
+  }
+
+  it("watches: splits events across chunks, passes the query, ends cleanly with the stream", async () => {
+    const s = await fakeServer((_req, res) => {
+      res.writeHead(200, { "Content-Type": "application/json" });
+      const lines = ["ADDED", "MODIFIED", "DELETED"]
+        .map((t, i) => JSON.stringify({ type: t, object: { metadata: { name: `s${String(i)}` } } }))
+        .join("\n");
+      // Cut mid-event, with garbage and an empty line the client must skip.
+      res.write(lines.slice(0, 30));
+      setTimeout(() => {
+        res.end(`${lines.slice(30)}\nnot json\n\n`);
+      }, 20);
+    });
+    try {
+      const w = watchOnce(s.client(), { labelSelector: "a=b", allowWatchBookmarks: true });
+      assert.equal(await w.ended, null);
+      assert.deepEqual(w.events, ["ADDED s0", "MODIFIED s1", "DELETED s2"]);
+      assert.equal(s.seen[0]?.url, "/api/v1/secrets?labelSelector=a%3Db&allowWatchBookmarks=true&watch=true");
+    } finally {
+      await s.close();
+    }
+  });
+
+  it("watches: an HTTP error ends the watch with its status; silence ends it with a TimeoutError", async () => {
+    let mode: "gone" | "silent" = "gone";
+    const s = await fakeServer((_req, res) => {
+      if (mode === "gone") {
+        json(res, 410, { kind: "Status", reason: "Expired" });
+        return;
+      }
+      res.writeHead(200, { "Content-Type": "application/json" });
+      res.write(`${JSON.stringify({ type: "BOOKMARK", object: { metadata: { name: "b" } } })}\n`);
+    });
+    try {
+      const gone = watchOnce(s.client());
+      assert.equal(statusOf(await gone.ended), 410);
+      mode = "silent";
+      const silent = watchOnce(s.client(undefined, 200));
+      const err = await silent.ended;
+      assert.equal((err as Error).name, "TimeoutError");
+      assert.deepEqual(silent.events, ["BOOKMARK b"], "data before the silence was delivered");
     } finally {
       await s.close();
     }

@@ -30,7 +30,7 @@ class FakeWriter implements PullSecretWriter {
   secrets = new Map<string, V1Secret>();
   writes: string[] = [];
   private rv = 1;
-  create(secret: V1Secret): Promise<V1Secret> {
+  create(secret: V1Secret): Promise<void> {
     const key = `${secret.metadata?.namespace ?? ""}/${secret.metadata?.name ?? ""}`;
     this.writes.push(`create ${key}`);
     if (this.secrets.has(key)) return Promise.reject(Object.assign(new Error("exists"), { code: 409 }));
@@ -39,14 +39,14 @@ class FakeWriter implements PullSecretWriter {
       metadata: { ...secret.metadata, resourceVersion: String(this.rv++), uid: key },
     };
     this.secrets.set(key, stored);
-    return Promise.resolve(stored);
+    return Promise.resolve();
   }
-  update(secret: V1Secret): Promise<V1Secret> {
+  update(secret: V1Secret): Promise<void> {
     const key = `${secret.metadata?.namespace ?? ""}/${secret.metadata?.name ?? ""}`;
     this.writes.push(`update ${key}`);
     const stored = { ...secret, metadata: { ...secret.metadata, resourceVersion: String(this.rv++) } };
     this.secrets.set(key, stored);
-    return Promise.resolve(stored);
+    return Promise.resolve();
   }
   delete(secret: V1Secret): Promise<void> {
     const key = `${secret.metadata?.namespace ?? ""}/${secret.metadata?.name ?? ""}`;
