@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1
 #
-# eatr's container image: Node 24 LTS, the compiled dist/, production dependencies and package.json;
-# runs as uid 65532 and writes nothing to disk (read-only root filesystem).
+# eatr's container image: Node 24 LTS, the bundled dist/ (eatr and its production dependencies in one file,
+# with their licenses) and package.json; no node_modules. Runs as uid 65532 and writes nothing to disk
+# (read-only root filesystem). Node sizes its heap from the container's memory limit.
 #
 #   docker build -t eatr:0.1.0 --build-arg VERSION=0.1.0 --build-arg REVISION=$(git rev-parse HEAD) .
 #
@@ -13,22 +14,17 @@
 #   docker buildx imagetools inspect node:24.21.0-trixie-slim
 ARG NODE_IMAGE=node:24.21.0-trixie-slim
 
-# ---- build: every dependency, TypeScript -> dist/ ------------------------------------------------------
+# ---- build: every dependency, type-check, bundle -> dist/ ---------------------------------------------
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
+COPY scripts ./scripts
 COPY src ./src
 # npm ci also runs the "prepare" script (the same build); the explicit build below keeps the step visible.
 RUN npm ci --no-audit --no-fund
 RUN npm run build
 
-# ---- deps: production dependencies only; no install scripts (no prepare, no tsc) ----------------------
-FROM ${NODE_IMAGE} AS deps
-WORKDIR /app
-COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
-
-# ---- runtime: dist + production node_modules + package.json (read for --version) ----------------------
+# ---- runtime: dist (the bundle, its source map and licenses) + package.json (read for --version) -------
 FROM ${NODE_IMAGE}
 ARG NODE_IMAGE
 ARG VERSION=0.1.0
@@ -41,7 +37,6 @@ LABEL org.opencontainers.image.title="eatr" \
       org.opencontainers.image.base.name="docker.io/library/${NODE_IMAGE}"
 ENV NODE_ENV=production
 WORKDIR /app
-COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./
 # The distroless "nonroot" uid/gid; matches the chart's runAsUser/runAsGroup. Files stay root-owned and

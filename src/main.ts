@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { existsSync, readFileSync } from "node:fs";
+import { getHeapStatistics } from "node:v8";
 import { CoordinationV1Api, KubeConfig } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { ConfigError, loadConfig, redactedConfig, type Config } from "./config/index.ts";
@@ -101,6 +102,7 @@ async function main(): Promise<number> {
       identity: controller.identity,
       version,
       server: kubeConfig.getCurrentCluster()?.server,
+      memory: memoryFacts(),
     },
     "eatr starting",
   );
@@ -261,3 +263,17 @@ main().then(
     process.exitCode = 1;
   },
 );
+
+/**
+ * The memory the process may use (the container's limit, when there is one) and the heap V8 sized from it:
+ * Node derives its heap limits from the cgroup limit, so the pod's resources.limits.memory is the knob.
+ */
+function memoryFacts(): { limitMiB: number | null; heapLimitMiB: number } {
+  const limit = process.constrainedMemory();
+  const mib = (bytes: number) => Math.round(bytes / 2 ** 20);
+  return {
+    // 0, or a huge number, when there is no limit.
+    limitMiB: limit > 0 && limit < 2 ** 50 ? mib(limit) : null,
+    heapLimitMiB: mib(getHeapStatistics().heap_size_limit),
+  };
+}
