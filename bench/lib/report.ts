@@ -153,7 +153,7 @@ export function renderTable(r: Results, goals: readonly Goal[], header: readonly
   const failed = new Set<string>();
   for (const [name, value] of Object.entries(r) as [string, unknown][]) {
     if (typeof value === "object" && value !== null && "error" in value && Object.keys(value).length === 1) {
-      add(name, "error", String((value).error));
+      add(name, "error", String(value.error));
       failed.add(name);
     }
   }
