@@ -72,19 +72,64 @@ export class InternPool {
     for (const [k, v] of Object.entries(record)) out[k] = this.intern(v);
     return out;
   }
+
+  private readonly lastRecords = new Map<string, Readonly<Record<string, string>>>();
+
+  /**
+   * Like record(), but returns the record last returned for `slot` when it holds the same entries: the
+   * pull secrets of one registry share one data, labels and annotations object instead of one each.
+   * Callers never mutate the result.
+   */
+  sharedRecord(slot: string, record: Readonly<Record<string, string>>): Readonly<Record<string, string>>;
+  sharedRecord(
+    slot: string,
+    record: Readonly<Record<string, string>> | undefined,
+  ): Readonly<Record<string, string>> | undefined;
+  sharedRecord(
+    slot: string,
+    record: Readonly<Record<string, string>> | undefined,
+  ): Readonly<Record<string, string>> | undefined {
+    const fresh = this.record(record);
+    if (fresh === undefined) return undefined;
+    const last = this.lastRecords.get(slot);
+    if (last !== undefined && sameEntries(last, fresh)) return last;
+    if (this.lastRecords.size >= this.max) this.lastRecords.clear();
+    this.lastRecords.set(slot, fresh);
+    return fresh;
+  }
 }
 
-/** What reconciles read of a Namespace; the rest (annotations, managedFields, spec) is not cached. */
-function trimNamespace(ns: V1Namespace, pool: InternPool): V1Namespace {
+function sameEntries(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
+  const keys = Object.keys(a);
+  if (keys.length !== Object.keys(b).length) return false;
+  for (const k of keys) if (a[k] !== b[k]) return false;
+  return true;
+}
+
+/**
+ * What reconciles read of a Namespace: name, uid, resourceVersion, phase, deletion, and only the labels
+ * whose key is an ECR registry host (nothing else reads a namespace's labels). Namespaces asking for the
+ * same registries then share one labels object, and all active namespaces one status object.
+ */
+export function trimNamespace(ns: V1Namespace, pool: InternPool): V1Namespace {
   const m = ns.metadata ?? {};
+  let registryLabels: Record<string, string> | undefined;
+  for (const [key, value] of Object.entries(m.labels ?? {})) {
+    if (parseRegistryHost(key) === undefined) continue;
+    (registryLabels ??= {})[key] = value;
+  }
   const metadata: V1Namespace["metadata"] = {
     name: m.name,
     uid: m.uid,
     resourceVersion: m.resourceVersion,
-    labels: pool.record(m.labels),
+    labels: pool.sharedRecord("namespace\u0000labels", registryLabels),
   };
   if (m.deletionTimestamp !== undefined) metadata.deletionTimestamp = m.deletionTimestamp;
-  return { metadata, status: { phase: pool.intern(ns.status?.phase) } };
+  const phase = ns.status?.phase;
+  return {
+    metadata,
+    status: phase === undefined ? {} : pool.sharedRecord("namespace\u0000status", { phase }),
+  };
 }
 
 /** A Secret without managedFields (often larger than the secret itself, and never read). */
@@ -99,17 +144,18 @@ function withoutManagedFields(secret: V1Secret): V1Secret {
  */
 export function trimSecret(secret: V1Secret, pool: InternPool): V1Secret {
   const m = secret.metadata ?? {};
+  const name = pool.intern(m.name) ?? "";
   const out: V1Secret = {
     ...secret,
     metadata: {
       ...m,
-      name: pool.intern(m.name),
-      labels: pool.record(m.labels),
-      annotations: pool.record(m.annotations),
       managedFields: undefined,
+      name,
+      labels: pool.sharedRecord(`${name}\u0000labels`, m.labels),
+      annotations: pool.sharedRecord(`${name}\u0000annotations`, m.annotations),
     },
     type: pool.intern(secret.type),
-    data: pool.record(secret.data),
+    data: pool.sharedRecord(`${name}\u0000data`, secret.data),
   };
   return out;
 }

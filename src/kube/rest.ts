@@ -159,14 +159,22 @@ export class RestClient {
       }
       arm();
       const body = res.body;
-      body.setEncoding("utf8");
-      let rest = "";
-      body.on("data", (chunk: string) => {
+      // Lines are found in the raw bytes and decoded one at a time: no decoded copy of every chunk, and a
+      // partial line is kept as bytes until its end arrives (UTF-8 never has a newline byte inside a
+      // multi-byte character, so splitting on byte 10 is safe).
+      let partial: Buffer[] = [];
+      body.on("data", (chunk: Buffer) => {
         arm();
-        const buf = rest + chunk;
         let start = 0;
-        for (let end = buf.indexOf("\n"); end !== -1; end = buf.indexOf("\n", start)) {
-          const line = buf.slice(start, end);
+        for (let end = chunk.indexOf(10); end !== -1; end = chunk.indexOf(10, start)) {
+          let line: string;
+          if (partial.length === 0) {
+            line = chunk.toString("utf8", start, end);
+          } else {
+            partial.push(chunk.subarray(start, end));
+            line = Buffer.concat(partial).toString("utf8");
+            partial = [];
+          }
           start = end + 1;
           if (line === "") continue;
           let event: { type?: unknown; object?: unknown };
@@ -182,7 +190,7 @@ export class RestClient {
             return;
           }
         }
-        rest = buf.slice(start);
+        if (start < chunk.length) partial.push(chunk.subarray(start));
       });
       body.on("end", () => {
         finish(null);

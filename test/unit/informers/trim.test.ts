@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { V1Secret } from "@kubernetes/client-node";
-import { InternPool, trimSecret } from "../../../src/informers/sources.ts";
+import type { V1Namespace, V1Secret } from "@kubernetes/client-node";
+import { InternPool, trimNamespace, trimSecret } from "../../../src/informers/sources.ts";
+import { requestedRegistries } from "../../../src/reconcilers/namespace-reconciler.ts";
 
 describe("InternPool", () => {
   it("returns the pooled value for equal strings and stays within its bound", () => {
@@ -44,5 +45,84 @@ describe("trimSecret", () => {
     assert.ok(managedFields);
     assert.deepEqual(JSON.parse(JSON.stringify(trimmed)), { ...secret, metadata: rest });
     assert.ok(secret.metadata?.managedFields, "the received object is not mutated");
+  });
+
+  it("shares the labels, annotations and data objects of equal secrets of one registry", () => {
+    const pool = new InternPool();
+    const secret = (namespace: string, token: string): V1Secret => ({
+      metadata: {
+        name: "r.dkr.ecr.eu-west-1.amazonaws.com",
+        namespace,
+        labels: { "app.kubernetes.io/managed-by": "eatr" },
+        annotations: { "eatr/registry": "r", "eatr/token-fetched-at": token },
+      },
+      data: { ".dockerconfigjson": token },
+    });
+    const a = trimSecret(secret("a", "t1"), pool);
+    const b = trimSecret(secret("b", "t1"), pool);
+    const c = trimSecret(secret("c", "t2"), pool);
+    assert.equal(a.data, b.data);
+    assert.equal(a.metadata?.annotations, b.metadata?.annotations);
+    assert.equal(a.metadata?.labels, c.metadata?.labels);
+    assert.notEqual(b.data, c.data, "another token: another object");
+    assert.deepEqual(c.data, { ".dockerconfigjson": "t2" });
+    assert.deepEqual(c.metadata?.annotations, { "eatr/registry": "r", "eatr/token-fetched-at": "t2" });
+    assert.equal(c.metadata?.namespace, "c");
+  });
+});
+
+describe("trimNamespace", () => {
+  const host = "123456789012.dkr.ecr.eu-west-1.amazonaws.com";
+  const ns = (name: string, labels: Record<string, string>, phase?: string): V1Namespace => ({
+    metadata: {
+      name,
+      uid: `u-${name}`,
+      resourceVersion: "1",
+      labels: { ...labels, "kubernetes.io/metadata.name": name },
+      annotations: { note: "x" },
+      managedFields: [{ manager: "kubectl" }],
+    },
+    spec: { finalizers: ["kubernetes"] },
+    ...(phase === undefined ? {} : { status: { phase } }),
+  });
+
+  it("keeps only registry labels (any value), name, uid, resourceVersion and phase", () => {
+    const pool = new InternPool();
+    const t = trimNamespace(
+      ns(
+        "a",
+        { [host]: "true", team: "x", "222222222222.dkr.ecr.us-east-1.amazonaws.com": "false" },
+        "Active",
+      ),
+      pool,
+    );
+    assert.deepEqual(JSON.parse(JSON.stringify(t)), {
+      metadata: {
+        name: "a",
+        uid: "u-a",
+        resourceVersion: "1",
+        labels: { [host]: "true", "222222222222.dkr.ecr.us-east-1.amazonaws.com": "false" },
+      },
+      status: { phase: "Active" },
+    });
+    assert.deepEqual(
+      requestedRegistries(t).map((r) => r.host),
+      [host],
+    );
+    const none = trimNamespace(ns("b", { team: "y" }), pool);
+    assert.equal(none.metadata?.labels, undefined);
+    assert.equal(
+      none.status?.phase,
+      undefined,
+      "a missing phase stays missing (the reconciler reads it as Active)",
+    );
+  });
+
+  it("shares labels and status objects between namespaces asking for the same registries", () => {
+    const pool = new InternPool();
+    const a = trimNamespace(ns("a", { [host]: "true" }, "Active"), pool);
+    const b = trimNamespace(ns("b", { [host]: "true" }, "Active"), pool);
+    assert.equal(a.metadata?.labels, b.metadata?.labels);
+    assert.equal(a.status, b.status);
   });
 });

@@ -194,18 +194,20 @@ describe("RestClient", () => {
     const s = await fakeServer((_req, res) => {
       res.writeHead(200, { "Content-Type": "application/json" });
       const lines = ["ADDED", "MODIFIED", "DELETED"]
-        .map((t, i) => JSON.stringify({ type: t, object: { metadata: { name: `s${String(i)}` } } }))
+        .map((t, i) => JSON.stringify({ type: t, object: { metadata: { name: `s${String(i)}-ü` } } }))
         .join("\n");
-      // Cut mid-event, with garbage and an empty line the client must skip.
-      res.write(lines.slice(0, 30));
+      // Cut mid-event, inside the two bytes of "ü", with garbage and an empty line the client must skip.
+      const bytes = Buffer.from(`${lines}\nnot json\n\n`);
+      const cut = bytes.indexOf(Buffer.from("ü")) + 1;
+      res.write(bytes.subarray(0, cut));
       setTimeout(() => {
-        res.end(`${lines.slice(30)}\nnot json\n\n`);
+        res.end(bytes.subarray(cut));
       }, 20);
     });
     try {
       const w = watchOnce(s.client(), { labelSelector: "a=b", allowWatchBookmarks: true });
       assert.equal(await w.ended, null);
-      assert.deepEqual(w.events, ["ADDED s0", "MODIFIED s1", "DELETED s2"]);
+      assert.deepEqual(w.events, ["ADDED s0-ü", "MODIFIED s1-ü", "DELETED s2-ü"]);
       assert.equal(s.seen[0]?.url, "/api/v1/secrets?labelSelector=a%3Db&allowWatchBookmarks=true&watch=true");
     } finally {
       await s.close();
