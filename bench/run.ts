@@ -41,7 +41,13 @@ import {
   type Params,
 } from "./lib/scenarios.ts";
 import type { Controller } from "./lib/controller.ts";
-import { chartMemoryLimit, memoryLimit, parseQuantity, type MemoryLimit } from "./lib/memory-limit.ts";
+import {
+  chartMemoryLimit,
+  imageNodeFlags,
+  memoryLimit,
+  parseQuantity,
+  type MemoryLimit,
+} from "./lib/memory-limit.ts";
 
 const repoRoot = resolve(fileURLToPath(new URL("..", import.meta.url)));
 /** The controller under test: dist/main.js, or --main. */
@@ -75,7 +81,8 @@ const USAGE = `usage: npm run bench -- [options]
                           (written under bench/results/profiles/<run>/)
   --memory-limit Q|none   run each controller in a memory cgroup with this limit, as in a pod (default: the
                           chart's resources.limits.memory, ${chartMemoryLimit(repoRoot)}; Node sizes its heap from it)
-  --node-arg ARG          extra node flag for every controller (repeatable), e.g. --node-arg=--max-old-space-size=128
+  --node-arg ARG          extra node flag for every controller (repeatable), after the image's own
+                          (${imageNodeFlags(repoRoot).join(" ") || "none"}, from the Dockerfile's ENTRYPOINT)
   --failover-kills K      leader kills per signal (SIGKILL and SIGTERM) in failover (default 10)
   --ceiling-client C      https (default: a minimal keep-alive client) or client-node (the controller's library)
   --svg-from FILE.json    only draw docs/bench-scaling.svg again from an earlier run's scaling results
@@ -194,7 +201,7 @@ function parseOptions(): Options | undefined {
       renewalQps: 50,
       renewalBurst: 100,
       profileDir: values.profile ? join(resultsDir, "profiles", stamp) : undefined,
-      nodeArgs: values["node-arg"],
+      nodeArgs: [...imageNodeFlags(repoRoot), ...values["node-arg"]],
       ceilingClient: ceilingClient(values["ceiling-client"]),
       log,
     },

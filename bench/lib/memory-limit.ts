@@ -35,6 +35,20 @@ export function chartMemoryLimit(repoRoot: string): string {
   return m[1];
 }
 
+/**
+ * The node flags of the image's ENTRYPOINT (Dockerfile: `["node", …flags, "/app/dist/main.js"]`), so the
+ * bench runs the controller as the image does.
+ */
+export function imageNodeFlags(repoRoot: string): string[] {
+  const dockerfile = readFileSync(join(repoRoot, "Dockerfile"), "utf8");
+  const m = /^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(dockerfile);
+  if (!m?.[1]) throw new Error("Dockerfile: no exec-form ENTRYPOINT");
+  const argv = JSON.parse(m[1]) as string[];
+  if (argv[0] !== "node" || argv.at(-1) !== "/app/dist/main.js")
+    throw new Error(`Dockerfile ENTRYPOINT ${m[1]}: expected ["node", …flags, "/app/dist/main.js"]`);
+  return argv.slice(1, -1);
+}
+
 /** Where this process's memory cgroup lives, and its version; undefined without a writable one. */
 function ownMemoryCgroup(): { dir: string; v2: boolean } | undefined {
   const lines = readFileSync("/proc/self/cgroup", "utf8").split("\n");

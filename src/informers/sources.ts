@@ -150,6 +150,8 @@ export function trimSecret(secret: V1Secret, pool: InternPool): V1Secret {
     metadata: {
       ...m,
       managedFields: undefined,
+      // Never read, and an update keeps it whether sent or not.
+      creationTimestamp: undefined,
       name,
       labels: pool.sharedRecord(`${name}\u0000labels`, m.labels),
       annotations: pool.sharedRecord(`${name}\u0000annotations`, m.annotations),

@@ -4,14 +4,16 @@
  *
  * prom-client keeps a labels object per series and renders a scrape as one string built from several
  * temporary strings per series: at 30,000 pull secrets a single scrape cost tens of MiB of transient memory
- * and the largest spike of a controller's RSS. Here a series is one Map entry and a scrape is written out
- * in chunks of lines.
+ * and the largest spike of a controller's RSS. Here a series is one Map entry (nested by the first label: no
+ * composite key string per series) and a scrape is written out in chunks of lines.
  */
 export class PairCounter {
   readonly name: string;
   private readonly help: string;
   private readonly labels: readonly [string, string];
-  private readonly values = new Map<string, number>();
+  /** a → b → value: no composite key string per series. */
+  private readonly values = new Map<string, Map<string, number>>();
+  private count = 0;
 
   constructor(options: { name: string; help: string; labelNames: readonly [string, string] }) {
     this.name = options.name;
@@ -20,18 +22,21 @@ export class PairCounter {
   }
 
   inc(a: string, b: string, by = 1): void {
-    const key = `${a}\u0000${b}`;
-    this.values.set(key, (this.values.get(key) ?? 0) + by);
+    let inner = this.values.get(a);
+    if (inner === undefined) this.values.set(a, (inner = new Map<string, number>()));
+    const before = inner.get(b);
+    if (before === undefined) this.count++;
+    inner.set(b, (before ?? 0) + by);
   }
 
   /** The series' value (0 when it does not exist). */
   get(a: string, b: string): number {
-    return this.values.get(`${a}\u0000${b}`) ?? 0;
+    return this.values.get(a)?.get(b) ?? 0;
   }
 
   /** The number of series. */
   get size(): number {
-    return this.values.size;
+    return this.count;
   }
 
   /** The metric in Prometheus text format, in chunks of at most linesPerChunk lines, each ending in "\n". */
@@ -39,13 +44,15 @@ export class PairCounter {
     const [la, lb] = this.labels;
     let chunk = `# HELP ${this.name} ${this.help.replace(/\\/g, "\\\\").replace(/\n/g, "\\n")}\n# TYPE ${this.name} counter\n`;
     let lines = 0;
-    for (const [key, value] of this.values) {
-      const i = key.indexOf("\u0000");
-      chunk += `${this.name}{${la}="${escapeLabel(key.slice(0, i))}",${lb}="${escapeLabel(key.slice(i + 1))}"} ${String(value)}\n`;
-      if (++lines === linesPerChunk) {
-        yield chunk;
-        chunk = "";
-        lines = 0;
+    for (const [a, inner] of this.values) {
+      const prefix = `${this.name}{${la}="${escapeLabel(a)}",${lb}="`;
+      for (const [b, value] of inner) {
+        chunk += `${prefix}${escapeLabel(b)}"} ${String(value)}\n`;
+        if (++lines === linesPerChunk) {
+          yield chunk;
+          chunk = "";
+          lines = 0;
+        }
       }
     }
     if (chunk !== "") yield chunk;
