@@ -43,14 +43,15 @@ export interface ListPage<T> {
 }
 
 /**
- * A small JSON client for the few API calls eatr makes often (pull secret writes and paged lists).
+ * A small JSON client for the API calls eatr makes often: pull secret writes, paged lists and watches.
  *
  * It sends plain JSON with undici's request() through the connection pool client-node's KubeConfig builds
- * for the cluster (src/kube/shared-connections.ts), with client-node's authentication applied to every
- * call (tokens, exec plugins and rotated files keep working, and so do proxies). It skips what makes
- * client-node's generated API costly per call: the model (de)serialisation walk, the middleware
- * observables and fetch's Web-stream machinery. Objects come back exactly as the server sent them
- * (timestamps are strings, as on a watch).
+ * for the cluster (src/kube/shared-connections.ts), with client-node's authentication (tokens, exec
+ * plugins, rotated files, proxies all keep working), applied again every AUTH_REUSE_MS and after any 401.
+ * It skips what makes client-node's generated API costly per call: the model (de)serialisation walk, the
+ * middleware observables and fetch's Web-stream machinery. Objects come back exactly as the server sent
+ * them (timestamps are strings, as on a watch). Leases and Events, a few calls a minute, still use
+ * client-node's generated API.
  */
 export class RestClient {
   private readonly kubeConfig: KubeConfig;
