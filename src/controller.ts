@@ -14,6 +14,7 @@ import { PrometheusWorkqueueMetrics } from "./queue/metrics.ts";
 import { RateLimitingQueue } from "./queue/rate-limiting-queue.ts";
 import { runWorkers, type WorkerPool } from "./queue/worker-pool.ts";
 import { NamespaceReconciler, secretRef } from "./reconcilers/namespace-reconciler.ts";
+import { OwnWrites } from "./reconcilers/own-writes.ts";
 import { SecretWriter } from "./reconcilers/secret-writer.ts";
 
 export const CONTROLLER_NAME = "eatr";
@@ -66,6 +67,7 @@ export class Controller {
     const core = options.kubeConfig.makeApiClient(CoreV1Api);
     // Pull secret writes and lists go through the lean JSON client; Events use client-node's API.
     const rest = new RestClient(options.kubeConfig);
+    const ownWrites = new OwnWrites();
     this.queue = new RateLimitingQueue({
       name: CONTROLLER_NAME,
       clock: this.clock,
@@ -86,6 +88,8 @@ export class Controller {
       enqueue: (ns) => {
         this.queue.add(ns);
       },
+      isOwnWrite: (s) =>
+        ownWrites.isEcho(s.metadata?.namespace ?? "", s.metadata?.name ?? "", s.metadata?.resourceVersion),
       credentialsChanged: (registry) => {
         this.tokens.invalidate(registry);
         this.enqueueUsersOf(registry);
@@ -169,6 +173,13 @@ export class Controller {
       signal: this.writes.signal,
       observe: (operation, result) => {
         metrics.pullSecretWrites.inc({ operation, result });
+      },
+      writing: (secret) => {
+        ownWrites.begin(secret.metadata?.namespace ?? "", secret.metadata?.name ?? "");
+      },
+      written: (secret, resourceVersion) => {
+        const namespace = secret.metadata?.namespace ?? "";
+        if (ownWrites.end(namespace, secret.metadata?.name ?? "", resourceVersion)) this.queue.add(namespace);
       },
     });
     this.reconciler = new NamespaceReconciler({

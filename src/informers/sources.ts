@@ -18,6 +18,8 @@ export interface SourcesOptions {
   readonly credentialsSecretPrefix: string;
   /** Queues a namespace for reconcile. */
   readonly enqueue: (namespace: string) => void;
+  /** True for a managed secret event that only echoes eatr's own write (its namespace is not queued). */
+  readonly isOwnWrite?: (secret: V1Secret) => boolean;
   /** A registry's credential secret appeared, changed its data, or was deleted. */
   readonly credentialsChanged: (registry: string) => void;
   readonly observer?: InformerObserver;
@@ -244,12 +246,13 @@ export function createSources(o: SourcesOptions): Sources {
     transform: (secret) => trimSecret(secret, pool),
     handlers: {
       onAdd: (s) => {
-        o.enqueue(namespaceOf(s));
+        if (o.isOwnWrite?.(s) !== true) o.enqueue(namespaceOf(s));
       },
       onUpdate: (_old, cur) => {
-        o.enqueue(namespaceOf(cur));
+        if (o.isOwnWrite?.(cur) !== true) o.enqueue(namespaceOf(cur));
       },
       onDelete: (s) => {
+        o.isOwnWrite?.(s); // forgets any write of ours to it: a deletion always queues its namespace
         o.enqueue(namespaceOf(s));
       },
     },

@@ -20,6 +20,12 @@ export interface SecretWriterOptions {
   readonly signal?: AbortSignal;
   /** Told of every write attempt and its result (for metrics). */
   readonly observe?: (operation: WriteOperation, result: WriteResult) => void;
+  /**
+   * Told before every create or update is sent, and after it ended: with the resourceVersion the API
+   * server gave it, or undefined when it failed.
+   */
+  readonly writing?: (secret: V1Secret) => void;
+  readonly written?: (secret: V1Secret, resourceVersion: string | undefined) => void;
 }
 
 /** What the reconciler needs to read and write pull secrets; SecretWriter is the real one. */
@@ -45,19 +51,38 @@ export class SecretWriter implements PullSecretWriter {
   }
 
   async create(secret: V1Secret): Promise<void> {
-    await this.run("create", () =>
-      this.o.rest.post(namespacedPath("secrets", namespaceOf(secret)), secret, this.writeOptions()),
+    await this.tracked(secret, () =>
+      this.run("create", () =>
+        this.o.rest.post<WriteAnswer | undefined>(
+          namespacedPath("secrets", namespaceOf(secret)),
+          secret,
+          this.writeOptions(),
+        ),
+      ),
     );
   }
 
   async update(secret: V1Secret): Promise<void> {
-    await this.run("update", () =>
-      this.o.rest.put(
-        namespacedPath("secrets", namespaceOf(secret), secret.metadata?.name ?? ""),
-        secret,
-        this.writeOptions(),
+    await this.tracked(secret, () =>
+      this.run("update", () =>
+        this.o.rest.put<WriteAnswer | undefined>(
+          namespacedPath("secrets", namespaceOf(secret), secret.metadata?.name ?? ""),
+          secret,
+          this.writeOptions(),
+        ),
       ),
     );
+  }
+
+  /** Runs a create or update between the writing and written hooks. */
+  private async tracked(secret: V1Secret, write: () => Promise<WriteAnswer | undefined>): Promise<void> {
+    this.o.writing?.(secret);
+    let resourceVersion: string | undefined;
+    try {
+      resourceVersion = (await write())?.metadata?.resourceVersion;
+    } finally {
+      this.o.written?.(secret, resourceVersion);
+    }
   }
 
   async delete(secret: V1Secret): Promise<void> {
@@ -119,6 +144,11 @@ export class SecretWriter implements PullSecretWriter {
       throw err;
     }
   }
+}
+
+/** A write's answer: metadata only (METADATA_ONLY), or the whole object from a server that ignores it. */
+interface WriteAnswer {
+  metadata?: { resourceVersion?: string };
 }
 
 function namespaceOf(secret: V1Secret): string {

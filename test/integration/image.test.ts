@@ -397,7 +397,12 @@ describe("container image (Dockerfile replayed without Docker)", () => {
     const { final } = replayed;
     assert.equal(final.user, `${IMAGE_UID}:${IMAGE_UID}`);
     assert.equal(final.env.NODE_ENV, "production");
-    assert.deepEqual(final.entrypoint, ["node", "--max-old-space-size-percentage=50", "/app/dist/main.js"]);
+    assert.deepEqual(final.entrypoint, [
+      "node",
+      "--max-old-space-size-percentage=50",
+      "--max-semi-space-size=4",
+      "/app/dist/main.js",
+    ]);
     for (const label of ["title", "description", "licenses", "version", "revision", "base.name"]) {
       assert.ok(`org.opencontainers.image.${label}` in final.labels, `OCI label ${label}`);
     }

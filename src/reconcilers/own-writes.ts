@@ -1,0 +1,64 @@
+/**
+ * Tells the watch event that echoes one of eatr's own pull secret writes from every other event, so the
+ * echo does not queue its namespace again: the cache then holds exactly what the reconcile that wrote it
+ * decided. The echo can arrive before the write's answer, so events for a secret being written are held
+ * until the answer comes: an event with the answer's resourceVersion was the echo; any other (someone
+ * else's change, a later version), or a failed write, queues the namespace then. Entries are dropped by the
+ * next event for their secret, whatever it is, and the map is bounded all the same.
+ */
+export class OwnWrites {
+  /** Writes in flight: the resourceVersions of events seen meanwhile. */
+  private readonly pending = new Map<string, string[]>();
+  /** Answered writes whose echo has not arrived: their resourceVersion. */
+  private readonly written = new Map<string, string>();
+  private readonly max: number;
+
+  constructor(max = 100_000) {
+    this.max = max;
+  }
+
+  /** A write of namespace/name is about to be sent. */
+  begin(namespace: string, name: string): void {
+    this.pending.set(`${namespace}/${name}`, []);
+  }
+
+  /**
+   * The write ended: with the resourceVersion the server gave it, or undefined when it failed. Returns true
+   * when an event held meanwhile was not its echo (the namespace must be queued).
+   */
+  end(namespace: string, name: string, resourceVersion: string | undefined): boolean {
+    const key = `${namespace}/${name}`;
+    const seen = this.pending.get(key) ?? [];
+    this.pending.delete(key);
+    if (resourceVersion === undefined || resourceVersion === "") return seen.length > 0;
+    if (seen.length === 0) {
+      if (this.written.size >= this.max) this.written.clear(); // only costs a few extra reconciles
+      this.written.set(key, resourceVersion);
+      return false;
+    }
+    return seen.some((rv) => rv !== resourceVersion);
+  }
+
+  /**
+   * True when this event needs no reconcile now: the echo of our last answered write (forgotten then), or
+   * an event held while a write of that secret is in flight (end() decides). Any other event forgets our
+   * write and returns false.
+   */
+  isEcho(namespace: string, name: string, resourceVersion: string | undefined): boolean {
+    const key = `${namespace}/${name}`;
+    const held = this.pending.get(key);
+    if (held !== undefined) {
+      held.push(resourceVersion ?? "");
+      return true;
+    }
+    const ours = this.written.get(key);
+    if (ours === undefined) return false;
+    this.written.delete(key);
+    return ours === resourceVersion;
+  }
+
+  /** Secrets with a write in flight or an echo still expected. */
+  get size(): number {
+    return this.pending.size + this.written.size;
+  }
+}
