@@ -46,7 +46,9 @@ const result = await build({
 const bundle = readFileSync(join(root, "dist", "main.js"));
 const nonAscii = bundle.findIndex((byte) => byte > 0x7f);
 if (nonAscii !== -1) {
-  throw new Error(`dist/main.js has a non-ASCII byte at offset ${String(nonAscii)}: V8 would hold it as UTF-16`);
+  throw new Error(
+    `dist/main.js has a non-ASCII byte at offset ${String(nonAscii)}: V8 would hold it as UTF-16`,
+  );
 }
 
 // The bundle carries third-party code: ship each package's license with it.
