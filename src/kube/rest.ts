@@ -143,23 +143,12 @@ export class RestClient {
       }, this.watchIdleMs);
     };
     try {
-      const auth = await this.authentication();
       arm();
-      const url = `${this.server}${path}${queryString({ ...queryParams, watch: true })}`;
-      const res = await request(url, {
-        method: "GET",
-        headers: { ...auth.headers, Accept: "application/json" },
-        signal: controller.signal,
-        bodyTimeout: 0, // the idle timer above watches the stream
-        ...(auth.dispatcher === undefined ? {} : { dispatcher: auth.dispatcher }),
+      // bodyTimeout 0: the idle timer above watches the stream.
+      const { body } = await this.send("GET", path, { ...queryParams, watch: true }, controller.signal, {
+        bodyTimeout: 0,
       });
-      if (res.statusCode !== 200) {
-        const text = await res.body.text();
-        if (res.statusCode === 401) this.auth = undefined;
-        throw new KubeApiError("GET", path, res.statusCode, text);
-      }
       arm();
-      const body = res.body;
       // Lines are found in the raw bytes and decoded one at a time: no decoded copy of every chunk, and a
       // partial line is kept as bytes until its end arrives (UTF-8 never has a newline byte inside a
       // multi-byte character, so splitting on byte 10 is safe).
@@ -225,15 +214,6 @@ export class RestClient {
 
   /** One call; resolves with the parsed JSON answer (undefined when empty), rejects with KubeApiError. */
   async request(method: Method, path: string, options: RequestOptions = {}): Promise<unknown> {
-    const url = this.server + path + queryString(options.query);
-    const auth = await this.authentication();
-    const headers: Record<string, string> = { ...auth.headers, Accept: options.accept ?? "application/json" };
-    let body: string | undefined;
-    if (options.body !== undefined) {
-      body = JSON.stringify(options.body);
-      headers["Content-Type"] = options.contentType ?? "application/json";
-    }
-
     // One timer per call, cleared when it ends (AbortSignal.timeout would keep one alive per call).
     const abort = new AbortController();
     const timeoutMs = Math.max(1, Math.ceil(options.timeoutMs ?? this.timeoutMs));
@@ -247,21 +227,46 @@ export class RestClient {
     if (outer?.aborted) onOuterAbort();
     else outer?.addEventListener("abort", onOuterAbort, { once: true });
     try {
-      const res = await request(url, {
-        method,
-        headers,
-        body,
-        signal: abort.signal,
-        ...(auth.dispatcher === undefined ? {} : { dispatcher: auth.dispatcher }),
-      });
+      const headers: Record<string, string> = { Accept: options.accept ?? "application/json" };
+      let body: string | undefined;
+      if (options.body !== undefined) {
+        body = JSON.stringify(options.body);
+        headers["Content-Type"] = options.contentType ?? "application/json";
+      }
+      const res = await this.send(method, path, options.query, abort.signal, { headers, body });
       const text = await res.body.text();
-      if (res.statusCode === 401) this.auth = undefined; // credentials rotated: read them again
-      if (res.statusCode >= 400) throw new KubeApiError(method, path, res.statusCode, text);
       return text === "" ? undefined : (JSON.parse(text) as unknown);
     } finally {
       clearTimeout(timer);
       outer?.removeEventListener("abort", onOuterAbort);
     }
+  }
+
+  /**
+   * Sends one request with the kubeconfig's authentication on its connection pool. Resolves with a 2xx
+   * answer (its body unread); any other status is read and thrown as KubeApiError, and a 401 makes the next
+   * call read the credentials again (they were rotated).
+   */
+  private async send(
+    method: Method,
+    path: string,
+    query: RequestOptions["query"],
+    signal: AbortSignal,
+    extra: { headers?: Record<string, string>; body?: string; bodyTimeout?: number } = {},
+  ): Promise<Dispatcher.ResponseData> {
+    const auth = await this.authentication();
+    const res = await request(this.server + path + queryString(query), {
+      method,
+      headers: { ...auth.headers, Accept: "application/json", ...extra.headers },
+      body: extra.body,
+      signal,
+      ...(extra.bodyTimeout === undefined ? {} : { bodyTimeout: extra.bodyTimeout }),
+      ...(auth.dispatcher === undefined ? {} : { dispatcher: auth.dispatcher }),
+    });
+    if (res.statusCode >= 200 && res.statusCode < 300) return res;
+    const text = await res.body.text();
+    if (res.statusCode === 401) this.auth = undefined;
+    throw new KubeApiError(method, path, res.statusCode, text);
   }
 }
 
