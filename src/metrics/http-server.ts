@@ -1,8 +1,6 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-
-/** The Prometheus text exposition format (prom-client's Registry.contentType). */
-const PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8";
+import { prometheusContentType } from "prom-client";
 
 /** A health check: ok, plus a one-line reason shown in the response body. */
 export interface Check {
@@ -37,7 +35,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     if (path === "/metrics") {
       options.metrics().then(
         (chunks) => {
-          res.writeHead(200, { "Content-Type": PROMETHEUS_TEXT });
+          res.writeHead(200, { "Content-Type": prometheusContentType });
           // One chunk at a time, waiting for the socket to drain: a scrape never holds the whole text.
           const it = chunks[Symbol.iterator]();
           const pump = (): void => {
