@@ -65,6 +65,10 @@ const NEEDS: Partial<Record<Scenario, Scenario[]>> = {
   renewal: ["cold"],
 };
 
+/** Read once: the chart's default memory limit and the image's node flags (how the pod runs eatr). */
+const CHART_MEMORY_LIMIT = chartMemoryLimit(repoRoot);
+const IMAGE_NODE_FLAGS = imageNodeFlags(repoRoot);
+
 const USAGE = `usage: npm run bench -- [options]
   --scenario NAMES        all (default), scaling, or a comma list of ${ORDER.join(", ")}
                           (dependencies are added: e.g. latency runs cold and warm first)
@@ -80,9 +84,9 @@ const USAGE = `usage: npm run bench -- [options]
   --profile               run controllers with --cpu-prof and take a heap snapshot at the end of cold
                           (written under bench/results/profiles/<run>/)
   --memory-limit Q|none   run each controller in a memory cgroup with this limit, as in a pod (default: the
-                          chart's resources.limits.memory, ${chartMemoryLimit(repoRoot)}; Node sizes its heap from it)
+                          chart's resources.limits.memory, ${CHART_MEMORY_LIMIT}; Node sizes its heap from it)
   --node-arg ARG          extra node flag for every controller (repeatable), after the image's own
-                          (${imageNodeFlags(repoRoot).join(" ") || "none"}, from the Dockerfile's ENTRYPOINT)
+                          (${IMAGE_NODE_FLAGS.join(" ") || "none"}, from the Dockerfile's ENTRYPOINT)
   --failover-kills K      leader kills per signal (SIGKILL and SIGTERM) in failover (default 10)
   --ceiling-client C      https (default: a minimal keep-alive client) or client-node (the controller's library)
   --svg-from FILE.json    only draw docs/bench-scaling.svg again from an earlier run's scaling results
@@ -144,7 +148,7 @@ function parseOptions(): Options | undefined {
       "setup-concurrency": { type: "string", default: "16" },
       profile: { type: "boolean", default: false },
       "node-arg": { type: "string", multiple: true, default: [] },
-      "memory-limit": { type: "string", default: chartMemoryLimit(repoRoot) },
+      "memory-limit": { type: "string", default: CHART_MEMORY_LIMIT },
       "ceiling-client": { type: "string", default: "https" },
       "failover-kills": { type: "string", default: "10" },
       "svg-from": { type: "string" },
@@ -201,7 +205,7 @@ function parseOptions(): Options | undefined {
       renewalQps: 50,
       renewalBurst: 100,
       profileDir: values.profile ? join(resultsDir, "profiles", stamp) : undefined,
-      nodeArgs: [...imageNodeFlags(repoRoot), ...values["node-arg"]],
+      nodeArgs: [...IMAGE_NODE_FLAGS, ...values["node-arg"]],
       ceilingClient: ceilingClient(values["ceiling-client"]),
       log,
     },

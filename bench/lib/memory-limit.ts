@@ -6,6 +6,7 @@
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { parse as parseYaml } from "yaml";
 
 export interface MemoryLimit {
   readonly bytes: number;
@@ -29,10 +30,13 @@ export function parseQuantity(q: string): number {
 
 /** The chart's default `resources.limits.memory` (charts/eatr/values.yaml). */
 export function chartMemoryLimit(repoRoot: string): string {
-  const values = readFileSync(join(repoRoot, "charts", "eatr", "values.yaml"), "utf8");
-  const m = /^resources:\n(?:[ \t]+.*\n)*?[ \t]+limits:\n(?:[ \t]+.*\n)*?[ \t]+memory:\s*(\S+)/m.exec(values);
-  if (!m?.[1]) throw new Error("charts/eatr/values.yaml: no resources.limits.memory");
-  return m[1];
+  const values = parseYaml(readFileSync(join(repoRoot, "charts", "eatr", "values.yaml"), "utf8")) as {
+    resources?: { limits?: { memory?: unknown } };
+  };
+  const memory = values.resources?.limits?.memory;
+  if (typeof memory !== "string" || memory === "")
+    throw new Error("charts/eatr/values.yaml: no resources.limits.memory");
+  return memory;
 }
 
 /**

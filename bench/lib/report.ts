@@ -417,13 +417,19 @@ export function renderScalingSvg(
       points: points.map((p) => [p.namespaces, p.coldSeconds]),
     },
   ];
-  if (baseline)
-    seconds.push({
-      name: `${baseline.label} cold start`,
-      color: "#ff7f0e",
-      dashed: true,
-      points: baseline.points.map((p) => [p.namespaces, p.coldSeconds]),
-    });
+  /** The baseline run's series of one figure, dashed in one colour. */
+  const baselineSeries = (what: string, value: (p: ScalingPoint) => number): Series[] =>
+    baseline
+      ? [
+          {
+            name: `${baseline.label} ${what}`,
+            color: "#ff7f0e",
+            dashed: true,
+            points: baseline.points.map((p) => [p.namespaces, value(p)]),
+          },
+        ]
+      : [];
+  seconds.push(...baselineSeries("cold start", (p) => p.coldSeconds));
   const ceil = points.filter((p) => p.ceilingSeconds !== undefined);
   if (ceil.length > 0)
     seconds.push({
@@ -435,14 +441,8 @@ export function renderScalingSvg(
     });
   const rss: Series[] = [
     { name: `${label} peak RSS`, color: "#2ca02c", points: points.map((p) => [p.namespaces, p.peakRssMb]) },
+    ...baselineSeries("peak RSS", (p) => p.peakRssMb),
   ];
-  if (baseline)
-    rss.push({
-      name: `${baseline.label} peak RSS`,
-      color: "#ff7f0e",
-      dashed: true,
-      points: baseline.points.map((p) => [p.namespaces, p.peakRssMb]),
-    });
   const registries = points[0]?.registries ?? 0;
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="740" height="280" viewBox="0 0 740 280" font-family="sans-serif">`,
