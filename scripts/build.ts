@@ -8,7 +8,7 @@
  * Stack traces name the bundle's positions; run with NODE_OPTIONS=--enable-source-maps to map them to src/.
  */
 import { execFileSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
@@ -52,23 +52,20 @@ if (nonAscii !== -1) {
 }
 
 // The bundle carries third-party code: ship each package's license with it.
-const packages = new Map<string, string>();
+const packages = new Set<string>();
 for (const input of Object.keys(result.metafile.inputs)) {
   const m = /^(.*node_modules\/(?:@[^/]+\/)?[^/]+)\//.exec(input);
-  if (m?.[1] !== undefined) packages.set(m[1], m[1]);
+  if (m?.[1] !== undefined) packages.add(m[1]);
 }
 const notices: string[] = [];
-for (const dir of [...packages.keys()].sort()) {
+for (const dir of [...packages].sort()) {
   const pkg = JSON.parse(readFileSync(join(root, dir, "package.json"), "utf8")) as {
     name: string;
     version: string;
     license?: string;
   };
   const file = readdirSync(join(root, dir)).find((f) => /^(licen[sc]e|copying)/i.test(f));
-  const text =
-    file !== undefined && existsSync(join(root, dir, file))
-      ? readFileSync(join(root, dir, file), "utf8")
-      : "";
+  const text = file === undefined ? "" : readFileSync(join(root, dir, file), "utf8");
   notices.push(`${pkg.name}@${pkg.version} (${pkg.license ?? "see text"})\n\n${text.trim()}\n`);
 }
 writeFileSync(
