@@ -164,11 +164,13 @@ export function trimSecret(secret: V1Secret, pool: InternPool): V1Secret {
   return out;
 }
 
-/** Fingerprint of what a namespace event can change for eatr: its registry labels and whether it is active. */
+/**
+ * Fingerprint of what a namespace event can change for eatr (its registry labels and whether it is active),
+ * of a cached, trimmed namespace.
+ */
 function relevant(ns: V1Namespace): string {
-  const labels = Object.entries(ns.metadata?.labels ?? {})
-    .filter(([k]) => parseRegistryHost(k) !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : 1));
+  // Cached namespaces (trimNamespace) carry only their registry labels.
+  const labels = Object.entries(ns.metadata?.labels ?? {}).sort(([a], [b]) => (a < b ? -1 : 1));
   return JSON.stringify([labels, ns.status?.phase ?? "", ns.metadata?.deletionTimestamp !== undefined]);
 }
 
