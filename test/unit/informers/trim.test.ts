@@ -5,7 +5,7 @@ import { InternPool, trimNamespace, trimSecret } from "../../../src/informers/so
 import { requestedRegistries } from "../../../src/reconcilers/namespace-reconciler.ts";
 
 describe("InternPool", () => {
-  it("returns the pooled value for equal strings and stays within its bound", () => {
+  it("holds each distinct string once and stays within its bound", () => {
     const pool = new InternPool(3);
     assert.equal(pool.intern("a".repeat(10)), "a".repeat(10));
     pool.intern("a".repeat(10));
