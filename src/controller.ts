@@ -2,7 +2,7 @@ import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
 import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import { realClock, type Clock, type TimerHandle } from "./clock.ts";
+import { realClock, sleep, type Clock, type TimerHandle } from "./clock.ts";
 import { credentialSecretName } from "./ecr/credentials.ts";
 import { TokenCache } from "./ecr/token-cache.ts";
 import type { TokenProvider } from "./ecr/token-provider.ts";
@@ -218,7 +218,7 @@ export class Controller {
   async waitForSync(signal: AbortSignal): Promise<void> {
     while (!this.sources.all().every((i) => i.hasSynced())) {
       if (signal.aborted) throw new Error("stopped before the caches synced");
-      await new Promise<void>((resolve) => this.clock.setTimeout(resolve, 50));
+      await sleep(this.clock, 50, signal);
     }
   }
 

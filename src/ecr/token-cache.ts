@@ -1,3 +1,4 @@
+import { backoffDelay, validateBackoff } from "../backoff.ts";
 import type { Clock, TimerHandle } from "../clock.ts";
 import type { AwsCredentials } from "./credentials.ts";
 import type { RegistryHost } from "./registry-host.ts";
@@ -72,9 +73,10 @@ export class TokenCache {
     if (!(o.minRefreshIntervalMs > 0)) throw new Error("TokenCache: minRefreshIntervalMs must be > 0");
     if (!(o.jitterFraction >= 0 && o.jitterFraction < 1))
       throw new Error("TokenCache: jitterFraction must be in [0, 1)");
-    if (!(o.failureBackoffBaseMs > 0 && o.failureBackoffMaxMs >= o.failureBackoffBaseMs)) {
-      throw new Error("TokenCache: need 0 < failureBackoffBaseMs <= failureBackoffMaxMs");
-    }
+    validateBackoff("TokenCache failure backoff", {
+      baseMs: o.failureBackoffBaseMs,
+      maxMs: o.failureBackoffMaxMs,
+    });
   }
 
   /**
@@ -209,7 +211,10 @@ export class TokenCache {
       this.o.observer.fetched?.(registry.host, token, renewal);
       return token;
     } catch (err) {
-      const backoff = Math.min(this.o.failureBackoffBaseMs * 2 ** entry.failures, this.o.failureBackoffMaxMs);
+      const backoff = backoffDelay(
+        { baseMs: this.o.failureBackoffBaseMs, maxMs: this.o.failureBackoffMaxMs },
+        entry.failures,
+      );
       if (this.entries.get(registry.host) === entry) {
         entry.failures++;
         entry.lastError = err;

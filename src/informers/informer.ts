@@ -1,5 +1,6 @@
 import type { KubernetesObject } from "@kubernetes/client-node";
-import type { Clock } from "../clock.ts";
+import { backoffDelay, validateBackoff, type BackoffPolicy } from "../backoff.ts";
+import { sleep, type Clock } from "../clock.ts";
 import type { ListPage } from "../kube/rest.ts";
 
 /** What an informer tells the outside about itself: events for handlers, state for metrics and probes. */
@@ -86,14 +87,18 @@ export class Informer<T extends KubernetesObject> {
   private failures = 0;
   private abort: AbortController | undefined;
   private stopped = false;
-  private wake: (() => void) | undefined;
+  /** Aborted by stop(): ends a backoff sleep at once. */
+  private readonly stopping = new AbortController();
+  private readonly backoffPolicy: BackoffPolicy;
   private loop: Promise<void> | undefined;
 
   constructor(options: InformerOptions<T>) {
-    const base = options.backoffBaseMs ?? 800;
-    const max = options.backoffMaxMs ?? 30_000;
-    if (!(base > 0 && max >= base))
-      throw new Error(`informer ${options.name}: need 0 < backoffBaseMs <= backoffMaxMs`);
+    this.backoffPolicy = {
+      baseMs: options.backoffBaseMs ?? 800,
+      maxMs: options.backoffMaxMs ?? 30_000,
+      jitter: 0.5,
+    };
+    validateBackoff(`informer ${options.name}`, this.backoffPolicy);
     this.o = options;
     this.watcher = options.watch;
     this.indexers = {
@@ -149,7 +154,7 @@ export class Informer<T extends KubernetesObject> {
   async stop(): Promise<void> {
     this.stopped = true;
     this.abort?.abort();
-    this.wake?.();
+    this.stopping.abort();
     await this.loop;
   }
 
@@ -314,26 +319,14 @@ export class Informer<T extends KubernetesObject> {
 
   private async backoff(err: unknown): Promise<void> {
     this.healthy = false;
-    const base = this.o.backoffBaseMs ?? 800;
-    const max = this.o.backoffMaxMs ?? 30_000;
-    const capped = Math.min(base * 2 ** this.failures, max);
-    const delay = Math.round(capped * (0.5 + (this.o.random ?? Math.random)() * 0.5));
+    const delay = backoffDelay(this.backoffPolicy, this.failures, this.o.random);
     this.failures++;
     this.o.observer?.watchError?.(this.o.name, err, delay);
     this.o.logger?.warn(
       { informer: this.o.name, err: describeError(err), retryInMs: delay },
       "list/watch failed; retrying",
     );
-    await new Promise<void>((resolve) => {
-      const timer = this.o.clock.setTimeout(() => {
-        this.wake = undefined;
-        resolve();
-      }, delay);
-      this.wake = () => {
-        timer.cancel();
-        resolve();
-      };
-    });
+    await sleep(this.o.clock, delay, this.stopping.signal);
   }
 }
 

@@ -1,5 +1,5 @@
 import { pino, type Logger } from "pino";
-import { realClock, type Clock } from "../clock.ts";
+import { realClock, sleep, type Clock } from "../clock.ts";
 import {
   LockConflictError,
   type CallBounds,
@@ -7,7 +7,7 @@ import {
   type LeaderLock,
   type ObservedLease,
 } from "./lock.ts";
-import { bounded, sleep } from "./abortable.ts";
+import { bounded } from "./abortable.ts";
 import {
   DEFAULT_LEASE_DURATION_MS,
   DEFAULT_RENEW_DEADLINE_MS,

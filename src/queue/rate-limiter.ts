@@ -1,3 +1,4 @@
+import { backoffDelay } from "../backoff.ts";
 import { realClock, type Clock } from "../clock.ts";
 
 /** Decides how long a key waits before it is retried (client-go's workqueue.RateLimiter). */
@@ -44,8 +45,7 @@ export class ItemExponentialFailureRateLimiter implements RateLimiter {
   when(key: string): number {
     const exp = this.failures.get(key) ?? 0;
     this.failures.set(key, exp + 1);
-    // 2 ** exp overflows to Infinity for huge exp, which the cap handles.
-    return Math.min(this.baseDelayMs * 2 ** exp, this.maxDelayMs);
+    return backoffDelay({ baseMs: this.baseDelayMs, maxMs: this.maxDelayMs }, exp);
   }
 
   forget(key: string): void {

@@ -1,5 +1,5 @@
 import type { V1Secret } from "@kubernetes/client-node";
-import type { Clock } from "../clock.ts";
+import { sleep, type Clock } from "../clock.ts";
 import { statusOf } from "../kube/api.ts";
 import { METADATA_ONLY, namespacedPath, type RestClient } from "../kube/rest.ts";
 import { BucketRateLimiter } from "../queue/rate-limiter.ts";
@@ -124,7 +124,7 @@ export class SecretWriter implements PullSecretWriter {
   private async run<T>(operation: WriteOperation, call: () => Promise<T>): Promise<T> {
     this.o.signal?.throwIfAborted();
     const wait = this.bucket.when();
-    if (wait > 0) await new Promise<void>((resolve) => this.o.clock.setTimeout(resolve, wait));
+    if (wait > 0) await sleep(this.o.clock, wait, this.o.signal);
     this.o.signal?.throwIfAborted();
     try {
       const out = await call();
