@@ -1,21 +1,28 @@
 import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
-import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
+import { CoreV1Api, type KubeConfig, type V1ObjectReference } from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import { realClock, sleep, type Clock, type TimerHandle } from "./clock.ts";
+import { realClock, sleep, type Clock } from "./clock.ts";
 import { credentialSecretName } from "./ecr/credentials.ts";
 import { TokenCache } from "./ecr/token-cache.ts";
 import type { TokenProvider } from "./ecr/token-provider.ts";
+import { TokenReporter } from "./ecr/token-reporter.ts";
 import { createSources, type Sources } from "./informers/sources.ts";
 import { EventRecorder } from "./kube/event-recorder.ts";
+import { OwnWrites } from "./kube/own-writes.ts";
 import { RestClient } from "./kube/rest.ts";
-import { ControllerMetrics, ecrResult } from "./metrics/metrics.ts";
+import { SecretWriter } from "./kube/secret-writer.ts";
+import { WriteLimiter } from "./kube/write-limiter.ts";
+import type { ControllerMetrics } from "./metrics/metrics.ts";
 import { PrometheusWorkqueueMetrics } from "./queue/metrics.ts";
 import { RateLimitingQueue } from "./queue/rate-limiting-queue.ts";
+import { Resync } from "./queue/resync.ts";
 import { runWorkers, type WorkerPool } from "./queue/worker-pool.ts";
+import { Contests } from "./reconcilers/contests.ts";
+import { CredentialProblems } from "./reconcilers/credential-problems.ts";
 import { NamespaceReconciler, secretRef } from "./reconcilers/namespace-reconciler.ts";
-import { OwnWrites } from "./reconcilers/own-writes.ts";
-import { SecretWriter } from "./reconcilers/secret-writer.ts";
+import { Notices } from "./reconcilers/notices.ts";
+import { RegistryRenewals } from "./reconcilers/registry-renewals.ts";
 
 export const CONTROLLER_NAME = "eatr";
 
@@ -26,11 +33,14 @@ export interface ControllerOptions {
   readonly metrics: ControllerMetrics;
   readonly hostNamespace: string;
   readonly credentialsSecretPrefix: string;
+  /** This installation's id (installationId(): its Lease), recorded on every pull secret it writes. */
+  readonly installation: string;
   readonly renewalIntervalMs: number;
   readonly tokenSafetyMarginMs: number;
   /** Every cached namespace is re-queued this often (0 = never); costs no API call unless there is drift. */
   readonly resyncIntervalMs: number;
   readonly workers: number;
+  /** The client-side limit on every write (pull secrets and Events; not Lease renewals). */
   readonly kubeApiQps: number;
   readonly kubeApiBurst: number;
   readonly clock?: Clock;
@@ -40,59 +50,71 @@ export interface ControllerOptions {
 
 /**
  * The controller: informers feed namespace keys into a rate-limited, de-duplicating queue; workers
- * reconcile them against the caches with tokens from the per-registry cache. main.ts only wires this up.
+ * reconcile them against the caches with tokens from the per-registry cache. It only builds and wires
+ * the parts; each part holds its own policy. main.ts runs it.
  */
 export class Controller {
   readonly identity: string;
   readonly sources: Sources;
   readonly queue: RateLimitingQueue;
   readonly tokens: TokenCache;
+  /** Records Events (also used by main for leader election transitions). */
+  readonly events: EventRecorder;
   private readonly o: ControllerOptions;
   private readonly clock: Clock;
   private readonly reconciler: NamespaceReconciler;
+  private readonly resync: Resync;
+  private readonly credentialProblems: CredentialProblems;
   /** Aborted to halt every pull secret write at once (leadership lost). */
   private readonly writes = new AbortController();
-  /** Records Events (also used by main for leader election transitions). */
-  readonly events: EventRecorder;
   private workers: WorkerPool | undefined;
-  private resyncTimer: TimerHandle | undefined;
   private started = false;
   private stopped = false;
 
   constructor(options: ControllerOptions) {
     this.o = options;
-    this.clock = options.clock ?? realClock;
+    const clock = (this.clock = options.clock ?? realClock);
     this.identity = options.identity ?? `${hostname()}_${randomBytes(4).toString("hex")}`;
-    const { logger, metrics } = options;
-    const core = options.kubeConfig.makeApiClient(CoreV1Api);
+    const { logger, metrics, hostNamespace, credentialsSecretPrefix } = options;
     // Pull secret writes and lists go through the lean JSON client; Events use client-node's API.
     const rest = new RestClient(options.kubeConfig);
-    const ownWrites = new OwnWrites();
-    this.queue = new RateLimitingQueue({
+    const limiter = new WriteLimiter({ qps: options.kubeApiQps, burst: options.kubeApiBurst, clock });
+    const queue = (this.queue = new RateLimitingQueue({
       name: CONTROLLER_NAME,
-      clock: this.clock,
+      clock,
       metrics: new PrometheusWorkqueueMetrics({ registry: metrics.registry }),
-    });
+    }));
+    const enqueue = (ns: string): void => {
+      queue.add(ns);
+    };
     const events = (this.events = new EventRecorder({
-      core,
-      clock: this.clock,
+      core: options.kubeConfig.makeApiClient(CoreV1Api),
+      clock,
       component: CONTROLLER_NAME,
       instance: this.identity,
       logger,
+      limiter,
     }));
-    this.sources = createSources({
+    const ownWrites = new OwnWrites({ missed: enqueue });
+    const invalidNames = new Set<string>();
+    const sources = (this.sources = createSources({
       rest,
-      clock: this.clock,
-      hostNamespace: options.hostNamespace,
-      credentialsSecretPrefix: options.credentialsSecretPrefix,
-      enqueue: (ns) => {
-        this.queue.add(ns);
-      },
-      isOwnWrite: (s) =>
-        ownWrites.isEcho(s.metadata?.namespace ?? "", s.metadata?.name ?? "", s.metadata?.resourceVersion),
+      clock,
+      hostNamespace,
+      credentialsSecretPrefix,
+      enqueue,
+      ownWrites,
       credentialsChanged: (registry) => {
         this.tokens.invalidate(registry);
-        this.enqueueUsersOf(registry);
+        renewals.settled(registry);
+      },
+      credentialNameInvalid: (secret, registryPart) => {
+        if (invalidNames.has(secret) || invalidNames.size >= 1_000) return;
+        invalidNames.add(secret);
+        logger.info(
+          { secret: `${hostNamespace}/${secret}`, registryPart },
+          `secret ignored: named like a credential secret (${credentialsSecretPrefix}-<registry host>), but "${registryPart}" is not an ECR registry host such as 123456789012.dkr.ecr.eu-west-1.amazonaws.com`,
+        );
       },
       logger,
       observer: {
@@ -103,109 +125,93 @@ export class Controller {
           metrics.informerWatchErrors.inc({ informer: name });
         },
       },
-    });
+    }));
     metrics.observeInformers(() =>
-      this.sources.all().map((i) => ({ name: i.name, synced: i.hasSynced(), healthy: i.isHealthy() })),
+      sources.all().map((i) => ({ name: i.name, synced: i.hasSynced(), healthy: i.isHealthy() })),
     );
+    const credentialRef = (registry: string): V1ObjectReference | undefined => {
+      const secret = sources.credentials.get(
+        credentialSecretName(credentialsSecretPrefix, registry),
+        hostNamespace,
+      );
+      return secret === undefined ? undefined : secretRef(secret);
+    };
+    const reporter = new TokenReporter({ metrics, logger, events, credentialSecret: credentialRef });
+    const renewals = new RegistryRenewals({
+      usersOf: (registry) => sources.namespacesUsing(registry),
+      enqueue,
+      forget: (registry) => {
+        this.tokens.invalidate(registry);
+        reporter.forgotten(registry);
+      },
+    });
     this.tokens = new TokenCache({
       provider: options.tokenProvider,
-      clock: this.clock,
+      clock,
       renewalIntervalMs: options.renewalIntervalMs,
       safetyMarginMs: options.tokenSafetyMarginMs,
       minRefreshIntervalMs: Math.min(30_000, options.renewalIntervalMs),
       onRefreshDue: (registry) => {
-        if (this.sources.namespacesUsing(registry).length > 0) {
-          this.enqueueUsersOf(registry);
-          return;
-        }
-        // Nobody uses this registry any more: forget its token rather than renew it, and stop reporting
-        // an expiry that nothing depends on (it would raise the token-expiry alert).
-        this.tokens.invalidate(registry);
-        metrics.tokenExpiry.remove({ registry });
-        logger.info({ registry }, "no namespace uses this registry any more; its token is no longer renewed");
+        renewals.due(registry);
       },
-      observer: {
-        fetched: (registry, token, renewal) => {
-          metrics.ecrTokenRequests.inc({ registry, result: "success" });
-          if (token.expiresAtMs !== undefined)
-            metrics.tokenExpiry.set({ registry }, token.expiresAtMs / 1000);
-          if (renewal) metrics.secretRenewals.inc();
-          logger.info(
-            {
-              registry,
-              renewal,
-              expiresAt: token.expiresAtMs === undefined ? null : new Date(token.expiresAtMs).toISOString(),
-              refreshAt: new Date(token.refreshAtMs).toISOString(),
-            },
-            "ECR token fetched",
-          );
-        },
-        failed: (registry, err, retryInMs) => {
-          const result = ecrResult(err);
-          metrics.ecrTokenRequests.inc({ registry, result });
-          logger.warn(
-            { registry, err, result, retryInMs },
-            "ECR GetAuthorizationToken failed; existing pull secrets kept",
-          );
-          const cred = this.sources.credentials.get(
-            credentialSecretName(options.credentialsSecretPrefix, registry),
-            options.hostNamespace,
-          );
-          if (cred) {
-            const name = err instanceof Error ? err.name : "Error";
-            events.record(
-              secretRef(cred),
-              "Warning",
-              "TokenRequestFailed",
-              `ECR GetAuthorizationToken for ${registry} failed (${name}: ${err instanceof Error ? err.message : String(err)}); retrying in ${Math.round(retryInMs / 1000)}s. Existing pull secrets are kept until they expire.`,
-            );
-          }
-        },
-      },
+      observer: reporter,
     });
-    const writer = new SecretWriter({
-      rest,
-      clock: this.clock,
-      qps: options.kubeApiQps,
-      burst: options.kubeApiBurst,
-      // The API server records who wrote what: with several replicas, writes are traceable to one leader.
-      fieldManager: `${CONTROLLER_NAME}/${this.identity}`,
-      signal: this.writes.signal,
-      observe: (operation, result) => {
-        metrics.pullSecretWrites.inc({ operation, result });
-      },
-      writing: (secret) => {
-        ownWrites.begin(secret.metadata?.namespace ?? "", secret.metadata?.name ?? "");
-      },
-      written: (secret, resourceVersion) => {
-        const namespace = secret.metadata?.namespace ?? "";
-        if (ownWrites.end(namespace, secret.metadata?.name ?? "", resourceVersion)) this.queue.add(namespace);
+    this.credentialProblems = new CredentialProblems({
+      clock,
+      events,
+      logger,
+      usersOf: (registry) => sources.namespacesUsing(registry),
+      observer: {
+        raised: (registry, reason) => {
+          metrics.credentialErrors.inc({ registry, reason });
+          metrics.credentialsProblem.set({ registry, reason }, 1);
+        },
+        cleared: (registry, reason) => {
+          metrics.credentialsProblem.remove({ registry, reason });
+        },
       },
     });
     this.reconciler = new NamespaceReconciler({
       caches: {
-        namespace: (name) => this.sources.namespaces.get(name),
-        credentialSecret: (name) => this.sources.credentials.get(name, options.hostNamespace),
-        managedSecrets: (ns) => this.sources.managedSecrets.list(ns),
-        managedSecret: (ns, name) => this.sources.managedSecrets.get(name, ns),
+        namespace: (name) => sources.namespaces.get(name),
+        credentialSecret: (name) => sources.credentials.get(name, hostNamespace),
+        managedSecrets: (ns) => sources.managedSecrets.list(ns),
+        managedSecret: (ns, name) => sources.managedSecrets.get(name, ns),
       },
       tokens: this.tokens,
-      writer,
+      writer: new SecretWriter({
+        rest,
+        limiter,
+        // The API server records who wrote what: with several replicas, writes are traceable to one leader.
+        fieldManager: `${CONTROLLER_NAME}/${this.identity}`,
+        signal: this.writes.signal,
+        ownWrites,
+        observe: (operation, result) => {
+          metrics.pullSecretWrites.inc({ operation, result });
+        },
+      }),
       events,
-      hostNamespace: options.hostNamespace,
-      credentialsSecretPrefix: options.credentialsSecretPrefix,
+      hostNamespace,
+      credentialsSecretPrefix,
+      installation: options.installation,
+      credentialProblems: this.credentialProblems,
+      contests: new Contests({ clock }),
+      notices: new Notices(clock),
       logger,
       observer: {
         written: (namespace, name) => {
           metrics.secretsCreated.inc(namespace, name);
         },
-        conflict: (namespace) => {
-          metrics.pullSecretConflicts.inc({ namespace });
-        },
-        credentialProblem: (registry, reason) => {
-          metrics.credentialErrors.inc({ registry, reason });
+        conflict: (namespace, _name, reason) => {
+          metrics.pullSecretConflicts.inc({ namespace, reason });
         },
       },
+    });
+    this.resync = new Resync({
+      clock,
+      intervalMs: options.resyncIntervalMs,
+      keys: () => sources.namespaces.list().map((ns) => ns.metadata?.name ?? ""),
+      add: enqueue,
     });
   }
 
@@ -228,17 +234,14 @@ export class Controller {
     this.started = true;
     this.workers = runWorkers({
       queue: this.queue,
-      reconcile: async (key) => {
-        await this.reconciler.reconcile(key);
-        return undefined;
-      },
+      reconcile: (key) => this.reconciler.reconcile(key),
       concurrency: this.o.workers,
       name: CONTROLLER_NAME,
       registry: this.o.metrics.registry,
       logger: this.o.logger,
       clock: this.clock,
     });
-    this.scheduleResync();
+    this.resync.start();
   }
 
   /** Whether the informers' loops are running and the workers (when started) have not died. */
@@ -265,41 +268,25 @@ export class Controller {
   async stop(graceMs: number): Promise<boolean> {
     if (this.stopped) return true;
     this.stopped = true;
-    this.resyncTimer?.cancel();
+    this.resync.stop();
     this.tokens.close();
+    this.credentialProblems.close();
     await Promise.all(this.sources.all().map((i) => i.stop()));
     if (!this.workers) {
       this.queue.shutDown();
       return true;
     }
-    let timer: TimerHandle | undefined;
+    const abort = new AbortController();
     const finished = await Promise.race([
       this.workers.stop().then(() => true),
-      new Promise<boolean>(
-        (resolve) =>
-          (timer = this.clock.setTimeout(() => {
-            resolve(false);
-          }, graceMs)),
-      ),
+      sleep(this.clock, graceMs, abort.signal).then(() => false),
     ]);
-    timer?.cancel();
+    abort.abort();
     return finished;
   }
 
   /** Halts every pull secret write at once, in flight or queued; reconciles then fail fast. Irreversible. */
   haltWrites(reason: string): void {
     this.writes.abort(new Error(reason));
-  }
-
-  private enqueueUsersOf(registry: string): void {
-    for (const ns of this.sources.namespacesUsing(registry)) this.queue.add(ns);
-  }
-
-  private scheduleResync(): void {
-    if (this.o.resyncIntervalMs <= 0 || this.stopped) return;
-    this.resyncTimer = this.clock.setTimeout(() => {
-      for (const ns of this.sources.namespaces.list()) this.queue.add(ns.metadata?.name ?? "");
-      this.scheduleResync();
-    }, this.o.resyncIntervalMs);
   }
 }

@@ -5,6 +5,7 @@ import { CoordinationV1Api, KubeConfig } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { ConfigError, loadConfig, redactedConfig, type Config } from "./config/index.ts";
 import { Controller } from "./controller.ts";
+import { installationId } from "./domain/pull-secret.ts";
 import { EcrTokenProvider } from "./ecr/token-provider.ts";
 import { shareConnections } from "./kube/shared-connections.ts";
 import { LeaderElector, LeaseLock, PrometheusLeaderElectionMetrics } from "./leader/index.ts";
@@ -89,6 +90,7 @@ async function main(): Promise<number> {
     metrics,
     hostNamespace: config.hostNamespace,
     credentialsSecretPrefix: config.awsCredentialsSecretPrefix,
+    installation: installationId(config.leaderElectionNamespace, config.leaderElectionId),
     renewalIntervalMs: config.authTokenRenewalIntervalMs,
     tokenSafetyMarginMs: config.tokenSafetyMarginMs,
     resyncIntervalMs: config.informersResyncIntervalMs,
@@ -167,12 +169,7 @@ async function main(): Promise<number> {
   }
 
   logger.info({ signal: signalled, gracePeriodMs: config.shutdownGracePeriodMs }, "shutting down");
-  const drained = await controller.stop(config.shutdownGracePeriodMs);
-  if (!drained)
-    logger.warn(
-      { gracePeriodMs: config.shutdownGracePeriodMs },
-      "in-flight reconciles did not finish within the shutdown grace period",
-    );
+  await stopController(controller, config, logger);
   await http.close();
   logger.info({ exitCode: code }, "stopped");
   return code;
@@ -191,6 +188,15 @@ async function startWorkersWhenSynced(
   }
   logger.info("informer caches synced; starting workers");
   controller.startWorkers();
+}
+
+/** Stops the controller, warning when in-flight reconciles outlive the grace period (a second call is a no-op). */
+async function stopController(controller: Controller, config: Config, logger: Logger): Promise<void> {
+  if (!(await controller.stop(config.shutdownGracePeriodMs)))
+    logger.warn(
+      { gracePeriodMs: config.shutdownGracePeriodMs },
+      "in-flight reconciles did not finish within the shutdown grace period",
+    );
 }
 
 /** /healthz fails when the leader has not renewed for longer than the lease duration plus this. */
@@ -239,7 +245,7 @@ function leaderElector(
       }
       // Graceful stop: finish in-flight work before the lease is released to a peer.
       controller.events.record(lease, "Normal", "LeaderElection", `${controller.identity} stopped leading`);
-      await controller.stop(config.shutdownGracePeriodMs);
+      await stopController(controller, config, logger);
     },
     onNewLeader: (identity) => {
       logger.info({ leader: identity, lease: `${lease.namespace}/${lease.name}` }, "new leader observed");

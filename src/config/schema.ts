@@ -142,7 +142,7 @@ export const OPTION_SPECS: { readonly [K in OptionKey]: OptionSpec<Settings[K]> 
     env: "EATR_KUBE_API_QPS",
     default: "50",
     format: positiveNumber,
-    doc: "Maximum sustained writes per second to the Kubernetes API server.",
+    doc: "Maximum sustained writes per second to the Kubernetes API server (pull secrets and Events; never Lease renewals).",
   },
   kubeApiBurst: {
     flag: "kube-api-burst",

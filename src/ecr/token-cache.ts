@@ -245,3 +245,8 @@ export class TokenCache {
     }, delayMs);
   }
 }
+
+/** No usable token yet: a fetch is under way; the caller is told again when it settles. */
+export class TokenPendingError extends Error {
+  override readonly name = "TokenPendingError";
+}

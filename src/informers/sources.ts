@@ -3,9 +3,10 @@ import type { Clock } from "../clock.ts";
 import { registryHostOfCredentialSecret } from "../ecr/credentials.ts";
 import { credentialsVersion } from "../ecr/credentials-version.ts";
 import { parseRegistryHost } from "../ecr/registry-host.ts";
+import { MANAGED_SELECTOR } from "../domain/pull-secret.ts";
+import { requestedRegistries } from "../domain/registry-labels.ts";
+import type { OwnWrites } from "../kube/own-writes.ts";
 import type { RestClient } from "../kube/rest.ts";
-import { MANAGED_SELECTOR } from "../reconcilers/pull-secret.ts";
-import { requestedRegistries } from "../reconcilers/namespace-reconciler.ts";
 import { Informer, type InformerLogger, type InformerObserver } from "./informer.ts";
 
 /** The index of namespaces by the registries they ask for. */
@@ -18,10 +19,12 @@ export interface SourcesOptions {
   readonly credentialsSecretPrefix: string;
   /** Queues a namespace for reconcile. */
   readonly enqueue: (namespace: string) => void;
-  /** True for a managed secret event that only echoes eatr's own write (its namespace is not queued). */
-  readonly isOwnWrite?: (secret: V1Secret) => boolean;
+  /** Tells managed secret events that only echo eatr's own writes (their namespace is not queued). */
+  readonly ownWrites?: Pick<OwnWrites, "isEcho">;
   /** A registry's credential secret appeared, changed its data, or was deleted. */
   readonly credentialsChanged: (registry: string) => void;
+  /** A secret in the host namespace is named like a credential secret, but for no ECR registry host. */
+  readonly credentialNameInvalid?: (secretName: string, registryPart: string) => void;
   readonly observer?: InformerObserver;
   readonly logger?: InformerLogger;
   readonly listTimeoutMs?: number;
@@ -208,8 +211,14 @@ export function createSources(o: SourcesOptions): Sources {
     ...(o.logger ? { logger: o.logger } : {}),
   });
 
-  const credentialRegistry = (s: V1Secret) =>
-    registryHostOfCredentialSecret(o.credentialsSecretPrefix, nameOf(s));
+  const credentialRegistry = (s: V1Secret): string | undefined => {
+    const host = registryHostOfCredentialSecret(o.credentialsSecretPrefix, nameOf(s));
+    if (host === undefined || parseRegistryHost(host)?.host === host) return host;
+    o.credentialNameInvalid?.(nameOf(s), host);
+    return undefined;
+  };
+  const isOwnWrite = (s: V1Secret): boolean =>
+    o.ownWrites?.isEcho(namespaceOf(s), nameOf(s), s.metadata?.resourceVersion) === true;
   const credentialsPath = `/api/v1/namespaces/${encodeURIComponent(o.hostNamespace)}/secrets`;
   const credentials = new Informer<V1Secret>({
     name: "credentials",
@@ -248,13 +257,13 @@ export function createSources(o: SourcesOptions): Sources {
     transform: (secret) => trimSecret(secret, pool),
     handlers: {
       onAdd: (s) => {
-        if (o.isOwnWrite?.(s) !== true) o.enqueue(namespaceOf(s));
+        if (!isOwnWrite(s)) o.enqueue(namespaceOf(s));
       },
       onUpdate: (_old, cur) => {
-        if (o.isOwnWrite?.(cur) !== true) o.enqueue(namespaceOf(cur));
+        if (!isOwnWrite(cur)) o.enqueue(namespaceOf(cur));
       },
       onDelete: (s) => {
-        o.isOwnWrite?.(s); // forgets any write of ours to it: a deletion always queues its namespace
+        isOwnWrite(s); // forgets any write of ours to it: a deletion always queues its namespace
         o.enqueue(namespaceOf(s));
       },
     },

@@ -1,6 +1,7 @@
 import type { CoreV1Api, V1ObjectReference } from "@kubernetes/client-node";
 import type { Clock } from "../clock.ts";
 import { callOptions, describeApiError } from "./api.ts";
+import type { WriteLimiter } from "./write-limiter.ts";
 
 export type EventType = "Normal" | "Warning";
 
@@ -16,6 +17,8 @@ export interface EventRecorderOptions {
   /** reportingInstance / source.host: this process's identity. */
   readonly instance: string;
   readonly logger?: EventLogger;
+  /** The shared client-side write limit: Events take it like every other write (none is lost to a 429). */
+  readonly limiter?: WriteLimiter;
   /** A repeat of the same event within this window is counted locally and written at most once per window. */
   readonly aggregateWindowMs?: number;
   readonly timeoutMs?: number;
@@ -34,7 +37,8 @@ interface Recent {
  * Recording never throws and never blocks the caller on the API server.
  */
 export class EventRecorder {
-  private readonly o: Required<Omit<EventRecorderOptions, "logger">> & { logger?: EventLogger };
+  private readonly o: Required<Omit<EventRecorderOptions, "logger" | "limiter">> &
+    Pick<EventRecorderOptions, "logger" | "limiter">;
   private readonly recent = new Map<string, Recent>();
   private seq = 0;
 
@@ -67,6 +71,7 @@ export class EventRecorder {
       recent.count++;
       if (nowMs - recent.lastWriteMs < this.o.aggregateWindowMs) return;
       recent.lastWriteMs = nowMs;
+      await this.o.limiter?.take();
       await this.o.core.patchNamespacedEvent(
         {
           name: recent.eventName,
@@ -85,6 +90,7 @@ export class EventRecorder {
       count: 1,
       lastWriteMs: nowMs,
     });
+    await this.o.limiter?.take();
     await this.o.core.createNamespacedEvent(
       {
         namespace,

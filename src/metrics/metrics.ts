@@ -24,8 +24,9 @@ export class ControllerMetrics {
   readonly ecrTokenRequests: Counter<"registry" | "result">;
   readonly tokenExpiry: Gauge<"registry">;
   readonly pullSecretWrites: Counter<"operation" | "result">;
-  readonly pullSecretConflicts: Counter<"namespace">;
+  readonly pullSecretConflicts: Counter<"namespace" | "reason">;
   readonly credentialErrors: Counter<"registry" | "reason">;
+  readonly credentialsProblem: Gauge<"registry" | "reason">;
   readonly informerSynced: Gauge<"informer">;
   readonly informerHealthy: Gauge<"informer">;
   readonly informerWatchErrors: Counter<"informer">;
@@ -74,13 +75,19 @@ export class ControllerMetrics {
     });
     this.pullSecretConflicts = new Counter({
       name: "eatr_pull_secret_conflicts_total",
-      help: "Reconciles that found a secret of the pull secret's name not managed by eatr (left untouched), by namespace.",
-      labelNames: ["namespace"],
+      help: "Pull secrets eatr leaves alone, by namespace and reason (unmanaged: someone else's secret of that name; unproven: carries eatr's label without proof eatr wrote it; immutable: cannot be renewed; contested: another eatr installation keeps rewriting it), counted when reported: at once, then once per backoff step while it lasts.",
+      labelNames: ["namespace", "reason"],
       registers,
     });
     this.credentialErrors = new Counter({
       name: "eatr_credential_errors_total",
-      help: "Reconciles that could not use a registry's credential secret, by registry and reason (missing, invalid).",
+      help: "Times a registry's credentials were found unusable, by registry and reason (missing, invalid): once per occurrence, not per namespace or retry.",
+      labelNames: ["registry", "reason"],
+      registers,
+    });
+    this.credentialsProblem = new Gauge({
+      name: "eatr_registry_credentials_problem",
+      help: "1 while namespaces ask for the registry and its credentials are unusable, by reason (missing, invalid); absent otherwise.",
       labelNames: ["registry", "reason"],
       registers,
     });
@@ -132,23 +139,4 @@ export class ControllerMetrics {
   observeInformers(states: () => readonly InformerState[]): void {
     this.informerStates = states;
   }
-}
-
-/** Classifies an ECR error for the result label. */
-export function ecrResult(err: unknown): "throttled" | "invalid_credentials" | "error" {
-  const name = err instanceof Error ? err.name : "";
-  if (name === "ThrottlingException" || name === "TooManyRequestsException") return "throttled";
-  if (
-    [
-      "UnrecognizedClientException",
-      "InvalidSignatureException",
-      "InvalidClientTokenId",
-      "AccessDeniedException",
-      "ExpiredTokenException",
-      "SignatureDoesNotMatch",
-    ].includes(name)
-  ) {
-    return "invalid_credentials";
-  }
-  return "error";
 }

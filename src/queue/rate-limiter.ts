@@ -1,5 +1,6 @@
 import { backoffDelay } from "../backoff.ts";
 import { realClock, type Clock } from "../clock.ts";
+import { TokenBucket } from "../token-bucket.ts";
 
 /** Decides how long a key waits before it is retried (client-go's workqueue.RateLimiter). */
 export interface RateLimiter {
@@ -71,32 +72,17 @@ export interface BucketRateLimiterOptions {
  * a token and returns how long until it is available: 0 while the burst lasts, then 1000/qps ms apart.
  */
 export class BucketRateLimiter implements RateLimiter {
-  private readonly qps: number;
-  private readonly burst: number;
-  private readonly clock: Clock;
-  /** Tokens at time `last`; negative when tokens are reserved ahead of time. */
-  private tokens: number;
-  private last: number;
+  private readonly bucket: TokenBucket;
 
   constructor(options: BucketRateLimiterOptions = {}) {
-    const owner = "BucketRateLimiter";
-    this.qps = requirePositive(owner, "qps", options.qps ?? 10);
-    const burst = options.burst ?? 100;
-    if (!Number.isSafeInteger(burst) || burst < 1) {
-      throw new RangeError(`${owner}: burst must be a positive integer, got ${String(burst)}`);
-    }
-    this.burst = burst;
-    this.clock = options.clock ?? realClock;
-    this.tokens = burst;
-    this.last = this.clock.monotonic();
+    this.bucket = new TokenBucket(
+      { qps: options.qps ?? 10, burst: options.burst ?? 100, clock: options.clock ?? realClock },
+      "BucketRateLimiter",
+    );
   }
 
   when(): number {
-    const now = Math.max(this.clock.monotonic(), this.last);
-    this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) / 1000) * this.qps);
-    this.last = now;
-    this.tokens -= 1;
-    return this.tokens < 0 ? (-this.tokens / this.qps) * 1000 : 0;
+    return this.bucket.reserve();
   }
 
   forget(): void {

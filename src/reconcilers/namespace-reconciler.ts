@@ -1,12 +1,29 @@
 import type { V1Namespace, V1ObjectReference, V1Secret } from "@kubernetes/client-node";
-import { credentialSecretName, CredentialsError, parseCredentials } from "../ecr/credentials.ts";
+import {
+  ANNOTATIONS,
+  buildPullSecret,
+  recordedToken,
+  writtenBy,
+  type RecordedToken,
+} from "../domain/pull-secret.ts";
+import { nearMissLabels, OPT_IN_VALUE, requestedRegistries } from "../domain/registry-labels.ts";
+import {
+  credentialSecretName,
+  CredentialsError,
+  parseCredentials,
+  type AwsCredentials,
+} from "../ecr/credentials.ts";
 import { credentialsVersion } from "../ecr/credentials-version.ts";
-import { parseRegistryHost, type RegistryHost } from "../ecr/registry-host.ts";
-import type { TokenCache } from "../ecr/token-cache.ts";
-import { describeApiError, isNamespaceTerminating, statusOf } from "../kube/api.ts";
+import type { RegistryHost } from "../ecr/registry-host.ts";
+import { TokenPendingError, type CachedToken } from "../ecr/token-cache.ts";
+import { describeApiError, isNamespaceTerminating, statusBody, statusOf } from "../kube/api.ts";
 import type { EventType } from "../kube/event-recorder.ts";
-import { ANNOTATIONS, buildPullSecret, decide, recordedToken, type Verdict } from "./pull-secret.ts";
-import type { PullSecretWriter } from "./secret-writer.ts";
+import type { PullSecretWriter } from "../kube/secret-writer.ts";
+import type { ReconcileResult } from "../queue/worker-pool.ts";
+import type { Contests } from "./contests.ts";
+import type { CredentialProblems } from "./credential-problems.ts";
+import type { Notices } from "./notices.ts";
+import { decide, type ConflictReason, type Verdict } from "./verdict.ts";
 
 /** Read-only views of the informer caches the reconciler needs. */
 export interface Caches {
@@ -19,6 +36,14 @@ export interface Caches {
   managedSecret(namespace: string, name: string): V1Secret | undefined;
 }
 
+/** The token cache as the reconciler uses it. */
+export interface Tokens {
+  peek(registryHost: string): CachedToken | undefined;
+  prime(registryHost: string, token: RecordedToken, credentialsVersion: string): boolean;
+  /** A usable token, or throws (TokenPendingError while the first one is being fetched). */
+  get(registry: RegistryHost, credentials: AwsCredentials, credentialsVersion: string): Promise<CachedToken>;
+}
+
 export interface ReconcileEvents {
   record(obj: V1ObjectReference, type: EventType, reason: string, message: string): void;
 }
@@ -26,8 +51,8 @@ export interface ReconcileEvents {
 export interface ReconcileObserver {
   /** A pull secret was created or updated (the seed's secrets_created_total). */
   written?(namespace: string, name: string, verdict: "create" | "update"): void;
-  conflict?(namespace: string, name: string): void;
-  credentialProblem?(registry: string, reason: "missing" | "invalid"): void;
+  /** A secret eatr cannot manage as it wants, reported (once per backoff step while it lasts). */
+  conflict?(namespace: string, name: string, reason: ConflictReason | "contested"): void;
 }
 
 export interface ReconcileLogger {
@@ -38,11 +63,19 @@ export interface ReconcileLogger {
 
 export interface NamespaceReconcilerOptions {
   readonly caches: Caches;
-  readonly tokens: TokenCache;
+  readonly tokens: Tokens;
   readonly writer: PullSecretWriter;
   readonly events: ReconcileEvents;
   readonly hostNamespace: string;
   readonly credentialsSecretPrefix: string;
+  /** This installation's id (installationId()), recorded on every pull secret it writes. */
+  readonly installation: string;
+  /** Registry-wide credential problems, reported once for all the namespaces they affect. */
+  readonly credentialProblems: Pick<CredentialProblems, "report" | "resolved">;
+  /** Fights with another installation over a secret. */
+  readonly contests: Pick<Contests, "check" | "wrote">;
+  /** Throttles repeated per-secret problem reports to one per backoff step. */
+  readonly notices: Pick<Notices, "due" | "clear">;
   readonly logger: ReconcileLogger;
   readonly observer?: ReconcileObserver;
 }
@@ -52,53 +85,57 @@ export class ReconcileError extends Error {
   override readonly name = "ReconcileError";
 }
 
-/** The registries a namespace asks for: label keys that are ECR hosts, with the value exactly "true". */
-export function requestedRegistries(ns: V1Namespace): RegistryHost[] {
-  const out: RegistryHost[] = [];
-  for (const [key, value] of Object.entries(ns.metadata?.labels ?? {})) {
-    if (value !== "true") continue;
-    const registry = parseRegistryHost(key);
-    if (registry) out.push(registry);
-  }
-  return out;
-}
+/** Stop reconciling this namespace: it is being deleted. */
+const TERMINATING = Symbol("terminating");
+type Step = { requeueAfterMs?: number } | typeof TERMINATING | undefined;
 
 /**
  * Level-based reconcile of one namespace (the key): makes its managed pull secrets match its registry
- * labels. Reads state only from the caches; writes only through the SecretWriter.
+ * labels. Reads state only from the caches; writes only through the PullSecretWriter. Registry-wide
+ * problems go to CredentialProblems; only namespace-specific ones raise Events here.
  */
 export class NamespaceReconciler {
   private readonly o: NamespaceReconcilerOptions;
   /** Secrets of the same name that belong to someone else (not in the managed cache): read, don't create. */
   private readonly foreign = new Set<string>();
+  /** Near-miss labels already told about (once per process). */
+  private readonly told = new Set<string>();
 
   constructor(options: NamespaceReconcilerOptions) {
     this.o = options;
   }
 
-  async reconcile(namespace: string): Promise<void> {
+  async reconcile(namespace: string): Promise<ReconcileResult | undefined> {
     const ns = this.o.caches.namespace(namespace);
     const log = { namespace };
     if (!ns) {
       this.o.logger.debug(log, "namespace gone: nothing to do");
-      return;
+      return undefined;
     }
     if (ns.metadata?.deletionTimestamp !== undefined || (ns.status?.phase ?? "Active") !== "Active") {
       this.o.logger.debug(log, "namespace is terminating: skipped");
-      return;
+      return undefined;
     }
+    this.tellNearMisses(ns);
     const wanted = new Map(requestedRegistries(ns).map((r) => [r.host, r]));
     const failures: string[] = [];
+    let requeueAfterMs: number | undefined;
+    const later = (step: Step): boolean => {
+      if (step === TERMINATING) return false;
+      const after = step?.requeueAfterMs;
+      if (after !== undefined) requeueAfterMs = Math.min(requeueAfterMs ?? after, after);
+      return true;
+    };
 
     for (const secret of this.o.caches.managedSecrets(namespace)) {
+      if (wanted.has(secret.metadata?.name ?? "")) continue;
       const registry = secret.metadata?.annotations?.[ANNOTATIONS.registry] ?? secret.metadata?.name ?? "";
-      if (wanted.has(registry)) continue;
-      if (!(await this.apply(ns, registry, decide(undefined, secret)))) return;
+      if (!later(await this.apply(ns, registry, decide(undefined, secret)))) return undefined;
     }
 
     for (const registry of wanted.values()) {
       try {
-        if (!(await this.ensure(ns, registry))) return;
+        if (!later(await this.ensure(ns, registry))) return undefined;
       } catch (err) {
         failures.push(`${registry.host}: ${err instanceof Error ? err.message : String(err)}`);
       }
@@ -106,40 +143,41 @@ export class NamespaceReconciler {
     if (failures.length > 0) {
       throw new ReconcileError(`namespace ${namespace}: ${failures.join("; ")}`);
     }
+    return requeueAfterMs === undefined ? undefined : { requeueAfterMs };
   }
 
-  /** Makes one registry's pull secret current. Returns false when the namespace turned out to be terminating. */
-  private async ensure(ns: V1Namespace, registry: RegistryHost): Promise<boolean> {
+  /** Makes one registry's pull secret current. */
+  private async ensure(ns: V1Namespace, registry: RegistryHost): Promise<Step> {
     const namespace = ns.metadata?.name ?? "";
     const credName = credentialSecretName(this.o.credentialsSecretPrefix, registry.host);
     const credSecret = this.o.caches.credentialSecret(credName);
+    const log = { namespace, registry: registry.host };
     if (!credSecret) {
-      this.o.observer?.credentialProblem?.(registry.host, "missing");
-      this.o.logger.warn(
-        { namespace, registry: registry.host, credentialSecret: `${this.o.hostNamespace}/${credName}` },
-        "credential secret missing; existing pull secret kept",
-      );
-      this.o.events.record(
-        namespaceRef(ns),
-        "Warning",
-        "CredentialsMissing",
-        `No credential secret ${this.o.hostNamespace}/${credName} for registry ${registry.host}; create it with keys aws_access_key_id and aws_secret_access_key. Any existing pull secret is kept until it expires.`,
-      );
-      return true;
+      this.o.logger.debug(log, "credential secret missing; existing pull secret kept");
+      this.o.credentialProblems.report(registry.host, namespace, {
+        reason: "missing",
+        where: { apiVersion: "v1", kind: "Secret", namespace: this.o.hostNamespace, name: credName },
+        detail: `No credential secret ${this.o.hostNamespace}/${credName}: create it with keys aws_access_key_id and aws_secret_access_key.`,
+      });
+      return undefined;
     }
-    let credentials;
+    let credentials: AwsCredentials;
     try {
       credentials = parseCredentials(credSecret, registry);
     } catch (err) {
       if (!(err instanceof CredentialsError)) throw err;
-      this.o.observer?.credentialProblem?.(registry.host, "invalid");
-      this.o.logger.warn(
-        { namespace, registry: registry.host, err: err.message },
+      this.o.logger.debug(
+        { ...log, err: err.message },
         "credential secret unusable; existing pull secret kept",
       );
-      this.o.events.record(secretRef(credSecret), "Warning", "InvalidCredentials", err.message);
-      return true;
+      this.o.credentialProblems.report(registry.host, namespace, {
+        reason: "invalid",
+        where: secretRef(credSecret),
+        detail: err.message,
+      });
+      return undefined;
     }
+    this.o.credentialProblems.resolved(registry.host);
     const version = credentialsVersion(credSecret);
     const cached = this.o.caches.managedSecret(namespace, registry.host);
     if (cached && this.o.tokens.peek(registry.host) === undefined) {
@@ -147,7 +185,16 @@ export class NamespaceReconciler {
       const recorded = recordedToken(cached, registry.host);
       if (recorded?.credentialsVersion === version) this.o.tokens.prime(registry.host, recorded, version);
     }
-    const token = await this.o.tokens.get(registry, credentials, version);
+    let token: CachedToken;
+    try {
+      token = await this.o.tokens.get(registry, credentials, version);
+    } catch (err) {
+      // The first token is being fetched: this worker does not wait for ECR; the namespace is queued
+      // again when the fetch settles.
+      if (!(err instanceof TokenPendingError)) throw err;
+      this.o.logger.debug(log, "token being fetched; requeued when it arrives");
+      return undefined;
+    }
     const desired = buildPullSecret({
       namespace,
       registry,
@@ -155,28 +202,43 @@ export class NamespaceReconciler {
       fetchedAtMs: token.fetchedAtMs,
       expiresAtMs: token.expiresAtMs,
       credentialsVersion: version,
+      installation: this.o.installation,
     });
     const key = `${namespace}/${registry.host}`;
     let actual = cached;
     if (!actual && this.foreign.has(key)) actual = await this.o.writer.read(namespace, registry.host);
     if (cached) this.foreign.delete(key);
-    return this.apply(ns, registry.host, decide(desired, actual), desired);
+    const verdict = decide(desired, actual);
+    const other = actual === undefined ? undefined : writtenBy(actual);
+    const contested = verdict.kind === "update" && other !== undefined && other !== this.o.installation;
+    if (contested) {
+      const { waitMs, rounds } = this.o.contests.check(key);
+      if (waitMs > 0) {
+        if (this.o.notices.due(`contested\u0000${key}`))
+          this.reportContest(ns, registry.host, other, rounds, waitMs);
+        return { requeueAfterMs: waitMs };
+      }
+    }
+    const step = await this.apply(ns, registry.host, verdict, desired, actual);
+    if (verdict.kind === "update" || verdict.kind === "create") this.o.contests.wrote(key, contested);
+    return step;
   }
 
-  /** Carries out a verdict. Returns false when the namespace is terminating (stop, no error). */
+  /** Carries out a verdict. */
   private async apply(
     ns: V1Namespace,
     registry: string,
     verdict: Verdict,
     desired?: V1Secret,
-  ): Promise<boolean> {
+    actual?: V1Secret,
+  ): Promise<Step> {
     const namespace = ns.metadata?.name ?? "";
     const log = { namespace, registry, verdict: verdict.kind };
     this.o.logger.debug(log, "reconcile decision");
     try {
       switch (verdict.kind) {
         case "unchanged":
-          return true;
+          return undefined;
         case "create":
           try {
             await this.o.writer.create(verdict.secret);
@@ -184,15 +246,23 @@ export class NamespaceReconciler {
             if (statusOf(err) !== 409 || desired === undefined) throw err;
             // A secret of that name exists but is not in our cache: ours but not yet seen, or someone else's.
             const existing = await this.o.writer.read(namespace, registry);
-            return await this.apply(ns, registry, decide(desired, existing));
+            return await this.apply(ns, registry, decide(desired, existing), desired, existing);
           }
           this.o.observer?.written?.(namespace, registry, "create");
-          return true;
+          return undefined;
         case "update":
-          await this.o.writer.update(verdict.secret);
+          try {
+            await this.o.writer.update(verdict.secret);
+          } catch (err) {
+            // Made immutable after our cache saw it: the same as finding it so.
+            if (!isImmutableRefusal(err)) throw err;
+            this.conflict(ns, actual ?? verdict.secret, "immutable");
+            return undefined;
+          }
           if (verdict.adopt) this.o.logger.info(log, "adopted pull secret written by the original eatr");
+          this.o.notices.clear(`immutable\u0000${namespace}/${registry}`);
           this.o.observer?.written?.(namespace, registry, "update");
-          return true;
+          return undefined;
         case "delete":
           try {
             await this.o.writer.delete(verdict.secret);
@@ -200,29 +270,113 @@ export class NamespaceReconciler {
             if (statusOf(err) !== 404) throw err;
           }
           this.o.logger.info(log, "removed pull secret: namespace no longer asks for this registry");
-          return true;
+          return undefined;
         case "conflict":
-          this.foreign.add(`${namespace}/${registry}`);
-          this.o.observer?.conflict?.(namespace, registry);
-          this.o.logger.warn(log, "a secret of that name exists and is not managed by eatr; left untouched");
-          this.o.events.record(
-            namespaceRef(ns),
-            "Warning",
-            "SecretConflict",
-            `Secret ${namespace}/${registry} exists and is not managed by eatr (no label app.kubernetes.io/managed-by=eatr); it is left untouched. Delete or rename it to let eatr manage the pull secret for ${registry}.`,
-          );
-          return true;
+          if (verdict.reason === "unmanaged") this.foreign.add(`${namespace}/${registry}`);
+          this.conflict(ns, verdict.secret, verdict.reason);
+          return undefined;
       }
     } catch (err) {
       if (isNamespaceTerminating(err)) {
         this.o.logger.debug(log, "namespace is terminating: skipped");
-        return false;
+        return TERMINATING;
       }
       throw new Error(`${verdict.kind} secret ${namespace}/${registry} failed: ${describeApiError(err)}`, {
         cause: err,
       });
     }
   }
+
+  /** Reports a secret eatr leaves alone: an Event on it, a log line and the metric, once per backoff step. */
+  private conflict(ns: V1Namespace, secret: V1Secret, reason: ConflictReason): void {
+    const namespace = ns.metadata?.name ?? "";
+    const name = secret.metadata?.name ?? "";
+    if (!this.o.notices.due(`${reason}\u0000${namespace}/${name}`)) return;
+    const { event, message, log } = CONFLICTS[reason](`${namespace}/${name}`, secret);
+    this.o.observer?.conflict?.(namespace, name, reason);
+    this.o.logger.warn({ namespace, secret: name, reason }, log);
+    this.o.events.record(secretRef(secret, namespace), "Warning", event, message);
+  }
+
+  private reportContest(
+    ns: V1Namespace,
+    registry: string,
+    other: string,
+    rounds: number,
+    waitMs: number,
+  ): void {
+    const namespace = ns.metadata?.name ?? "";
+    const ref = `${namespace}/${registry}`;
+    this.o.observer?.conflict?.(namespace, registry, "contested");
+    this.o.logger.warn(
+      {
+        namespace,
+        secret: registry,
+        otherInstallation: other,
+        installation: this.o.installation,
+        rounds,
+        waitMs,
+      },
+      "another eatr installation keeps rewriting this pull secret; backing off",
+    );
+    this.o.events.record(
+      { apiVersion: "v1", kind: "Secret", namespace, name: registry },
+      "Warning",
+      "SecretContested",
+      `Secret ${ref} keeps being rewritten by another eatr installation (${other}) right after this one (${this.o.installation}) writes it: two installations serve registry ${registry}. Keep one installation per registry (uninstall or narrow the other); until then this one rewrites it at most every ${Math.round(waitMs / 1000)}s.`,
+    );
+  }
+
+  /** Tells, once, about registry labels whose value looks like an opt-in but is not exactly "true". */
+  private tellNearMisses(ns: V1Namespace): void {
+    const namespace = ns.metadata?.name ?? "";
+    for (const { key, value } of nearMissLabels(ns)) {
+      const id = `${namespace}\u0000${key}\u0000${value}`;
+      if (this.told.has(id)) continue;
+      if (this.told.size >= 10_000) this.told.clear();
+      this.told.add(id);
+      this.o.logger.info(
+        { namespace, label: key, value },
+        `registry label ignored: only the value "${OPT_IN_VALUE}" opts a namespace in`,
+      );
+      this.o.events.record(
+        namespaceRef(ns),
+        "Normal",
+        "RegistryLabelIgnored",
+        `Label ${key}=${value} is ignored: only the exact value "${OPT_IN_VALUE}" asks eatr for a pull secret (kubectl label namespace ${namespace} ${key}=${OPT_IN_VALUE} --overwrite).`,
+      );
+    }
+  }
+}
+
+const CONFLICTS: Readonly<
+  Record<ConflictReason, (ref: string, secret: V1Secret) => { event: string; message: string; log: string }>
+> = {
+  unmanaged: (ref) => ({
+    event: "SecretConflict",
+    message: `Secret ${ref} exists and is not managed by eatr (no label app.kubernetes.io/managed-by=eatr); it is left untouched. Delete or rename it to let eatr manage the pull secret for this registry.`,
+    log: "a secret of that name exists and is not managed by eatr; left untouched",
+  }),
+  unproven: (ref) => ({
+    event: "SecretNotOwned",
+    message: `Secret ${ref} carries the label app.kubernetes.io/managed-by=eatr, but eatr cannot prove it wrote it (its name must be a registry host equal to its eatr/registry annotation, of type kubernetes.io/dockerconfigjson holding only that registry's auths entry); it is never deleted. Remove the label if the secret is yours, or delete it if it is a leftover.`,
+    log: "a secret carries eatr's label but is not provably eatr's; never deleted",
+  }),
+  immutable: (ref, secret) => ({
+    event: "SecretImmutable",
+    message: `Secret ${ref} is immutable, so eatr cannot renew its ECR token${expirySuffix(secret)}. Delete it (kubectl delete secret -n ${ref.replace("/", " ")}); eatr recreates it at once with a fresh token. An immutable secret cannot be made mutable again.`,
+    log: "pull secret is immutable: its token cannot be renewed",
+  }),
+};
+
+function expirySuffix(secret: V1Secret): string {
+  const at = secret.metadata?.annotations?.[ANNOTATIONS.tokenExpiresAt];
+  return at === undefined ? "" : ` (the token in it expires at ${at})`;
+}
+
+/** The API server's refusal to change an immutable secret (HTTP 422, "field is immutable"). */
+function isImmutableRefusal(err: unknown): boolean {
+  return statusOf(err) === 422 && /immutable/i.test(statusBody(err).message ?? "");
 }
 
 function namespaceRef(ns: V1Namespace): V1ObjectReference {
@@ -231,12 +385,12 @@ function namespaceRef(ns: V1Namespace): V1ObjectReference {
 }
 
 /** A reference to a secret, for events. */
-export function secretRef(secret: V1Secret): V1ObjectReference {
+export function secretRef(secret: V1Secret, namespace?: string): V1ObjectReference {
   return {
     apiVersion: "v1",
     kind: "Secret",
     name: secret.metadata?.name ?? "",
-    namespace: secret.metadata?.namespace ?? "",
+    namespace: secret.metadata?.namespace ?? namespace ?? "",
     uid: secret.metadata?.uid ?? "",
   };
 }

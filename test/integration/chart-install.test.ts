@@ -227,15 +227,19 @@ describe("helm chart installed into a Pod Security restricted namespace", () => 
       { message: "the pull secret to carry a token minted with the rotated key" },
     );
 
-    // Events: a namespace asking for a registry without credentials gets CredentialsMissing (in "default").
+    // Events: a registry without credentials gets one CredentialsMissing Event where its credential secret
+    // should be (the host namespace), naming the namespaces that ask for it.
     const orphanHost = registryHost(randomAccountId(), "eu-west-1");
     const orphan = unique("eatr-orphan");
     teardown.push(orphan);
     await createLabelledNamespace(core, orphan, [orphanHost]);
     await waitFor(
-      async () => (await listEvents(core, { reason: "CredentialsMissing", name: orphan })).length > 0,
+      async () =>
+        (await listEvents(core, { reason: "CredentialsMissing", namespace: ns })).some((e) =>
+          e.message?.includes(`(${orphan})`),
+        ),
       {
-        message: `a CredentialsMissing event about ${orphan}`,
+        message: `a CredentialsMissing event naming ${orphan}`,
       },
     );
 

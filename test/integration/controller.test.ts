@@ -18,6 +18,7 @@ import {
   MANAGED_BY,
   allControllerLogs,
   createCredentials,
+  credentialSecretName,
   createLabelledNamespace,
   createNamespace,
   decodePullSecret,
@@ -260,15 +261,19 @@ void describe("eatr controller against a real API server", () => {
 
     const events = await waitFor(
       async () => {
-        const found = await listEvents(core, { reason: "SecretConflict", name: ns });
+        const found = await listEvents(core, { reason: "SecretConflict", name: host, namespace: ns });
         return found.length > 0 ? found : undefined;
       },
-      { message: `a SecretConflict event for namespace ${ns}` },
+      { message: `a SecretConflict event about secret ${ns}/${host}` },
     );
+    // About the secret, in its namespace: where the namespace's owner looks.
     assert.equal(events[0]?.type, "Warning");
-    assert.equal(events[0]?.involvedObject.kind, "Namespace");
-    assert.equal(events[0]?.metadata?.namespace, "default");
-    assert.ok((await controller.metric("eatr_pull_secret_conflicts_total", { namespace: ns })) >= 1);
+    assert.equal(events[0]?.involvedObject.kind, "Secret");
+    assert.equal(events[0]?.involvedObject.uid, foreign.metadata?.uid);
+    assert.ok(
+      (await controller.metric("eatr_pull_secret_conflicts_total", { namespace: ns, reason: "unmanaged" })) >=
+        1,
+    );
 
     const now = await readSecret(core, ns, host);
     assert.equal(rv(now), rv(foreign), "the foreign secret was not written");
@@ -340,14 +345,27 @@ void describe("eatr controller against a real API server", () => {
     secretAccessKeys.push(lateKey.secretAccessKey);
     const lateNs = unique("late");
     await createLabelledNamespace(core, lateNs, [late]);
-    await waitFor(
-      async () => (await listEvents(core, { reason: "CredentialsMissing", name: lateNs })).length > 0,
-      {
-        message: `a CredentialsMissing event for ${lateNs}`,
+    // A registry-wide problem: one Event where the credential secret should be, naming the namespaces.
+    const [missing] = await waitFor(
+      async () => {
+        const found = await listEvents(core, {
+          reason: "CredentialsMissing",
+          name: credentialSecretName(late),
+          namespace: hostNs,
+        });
+        return found.length > 0 ? found : undefined;
       },
+      { message: `a CredentialsMissing event about ${hostNs}/${credentialSecretName(late)}` },
     );
-    assert.ok(
-      (await controller.metric("eatr_credential_errors_total", { registry: late, reason: "missing" })) >= 1,
+    assert.match(missing?.message ?? "", new RegExp(`1 namespace ask.*\\(${lateNs}\\)`));
+    assert.equal(
+      await controller.metric("eatr_credential_errors_total", { registry: late, reason: "missing" }),
+      1,
+      "counted once, not per reconcile",
+    );
+    assert.equal(
+      await controller.metric("eatr_registry_credentials_problem", { registry: late, reason: "missing" }),
+      1,
     );
     assert.equal(await readSecret(core, lateNs, late), undefined);
     await createCredentials(core, hostNs, late, lateKey);
@@ -387,16 +405,21 @@ void describe("eatr controller against a real API server", () => {
     const abAKept = rv(abA2);
     const aAKept = rv(aA2);
     await deleteCredentials(core, hostNs, a.host);
-    for (const ns of [nsAB, nsA]) {
-      await waitFor(
-        async () => (await listEvents(core, { reason: "CredentialsMissing", name: ns })).length > 0,
-        {
-          message: `a CredentialsMissing event for ${ns}`,
-        },
-      );
-    }
-    assert.ok(
-      (await controller.metric("eatr_credential_errors_total", { registry: a.host, reason: "missing" })) >= 2,
+    // One Event for the registry, naming both namespaces; counted once.
+    await waitFor(
+      async () =>
+        (
+          await listEvents(core, {
+            reason: "CredentialsMissing",
+            name: credentialSecretName(a.host),
+            namespace: hostNs,
+          })
+        ).some((e) => [nsA, nsAB].every((ns) => e.message?.includes(ns))),
+      { message: `a CredentialsMissing event naming ${nsA} and ${nsAB}` },
+    );
+    assert.equal(
+      await controller.metric("eatr_credential_errors_total", { registry: a.host, reason: "missing" }),
+      1,
     );
     assert.equal(rv(await readSecret(core, nsAB, a.host)), abAKept, "pull secret kept");
     assert.equal(rv(await readSecret(core, nsA, a.host)), aAKept, "pull secret kept");

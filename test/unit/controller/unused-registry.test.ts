@@ -45,6 +45,7 @@ describe("Controller: a registry nobody uses", () => {
       metrics,
       hostNamespace: "ci-cd",
       credentialsSecretPrefix: "",
+      installation: "ci-cd/eatr",
       renewalIntervalMs: 6 * HOUR,
       tokenSafetyMarginMs: HOUR,
       resyncIntervalMs: 0,

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { V1Namespace, V1Secret } from "@kubernetes/client-node";
 import { InternPool, trimNamespace, trimSecret } from "../../../src/informers/sources.ts";
-import { requestedRegistries } from "../../../src/reconcilers/namespace-reconciler.ts";
+import { requestedRegistries } from "../../../src/domain/registry-labels.ts";
 
 describe("InternPool", () => {
   it("holds each distinct string once and stays within its bound", () => {

@@ -1,11 +1,18 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { V1Namespace, V1ObjectReference, V1Secret } from "@kubernetes/client-node";
-import { TokenCache } from "../../../src/ecr/token-cache.ts";
+import { ANNOTATIONS, MANAGED_BY_LABEL } from "../../../src/domain/pull-secret.ts";
+import { TokenCache, TokenPendingError } from "../../../src/ecr/token-cache.ts";
 import type { AuthorizationToken, TokenProvider, TokenRequest } from "../../../src/ecr/token-provider.ts";
-import { NamespaceReconciler, ReconcileError } from "../../../src/reconcilers/namespace-reconciler.ts";
-import { MANAGED_BY_LABEL } from "../../../src/reconcilers/pull-secret.ts";
-import type { PullSecretWriter } from "../../../src/reconcilers/secret-writer.ts";
+import type { PullSecretWriter } from "../../../src/kube/secret-writer.ts";
+import { Contests } from "../../../src/reconcilers/contests.ts";
+import { CredentialProblems } from "../../../src/reconcilers/credential-problems.ts";
+import {
+  NamespaceReconciler,
+  ReconcileError,
+  type Tokens,
+} from "../../../src/reconcilers/namespace-reconciler.ts";
+import { Notices } from "../../../src/reconcilers/notices.ts";
 import { FakeClock } from "../../support/fake-clock.ts";
 
 const A = "123456789012.dkr.ecr.eu-west-1.amazonaws.com";
@@ -29,6 +36,8 @@ class Provider implements TokenProvider {
 class FakeWriter implements PullSecretWriter {
   secrets = new Map<string, V1Secret>();
   writes: string[] = [];
+  /** When set, every update is refused with this error. */
+  failUpdate: Error | undefined;
   private rv = 1;
   create(secret: V1Secret): Promise<void> {
     const key = `${secret.metadata?.namespace ?? ""}/${secret.metadata?.name ?? ""}`;
@@ -44,6 +53,7 @@ class FakeWriter implements PullSecretWriter {
   update(secret: V1Secret): Promise<void> {
     const key = `${secret.metadata?.namespace ?? ""}/${secret.metadata?.name ?? ""}`;
     this.writes.push(`update ${key}`);
+    if (this.failUpdate) return Promise.reject(this.failUpdate);
     const stored = { ...secret, metadata: { ...secret.metadata, resourceVersion: String(this.rv++) } };
     this.secrets.set(key, stored);
     return Promise.resolve();
@@ -59,15 +69,26 @@ class FakeWriter implements PullSecretWriter {
   }
 }
 
-function setup() {
+function setup(options: { tokens?: Tokens } = {}) {
   const clock = new FakeClock(Date.UTC(2026, 0, 1));
   const provider = new Provider();
   const writer = new FakeWriter();
   const namespaces = new Map<string, V1Namespace>();
   const credentials = new Map<string, V1Secret>();
-  const events: { obj: V1ObjectReference; reason: string; message: string }[] = [];
+  const events: { obj: V1ObjectReference; type: string; reason: string; message: string }[] = [];
   const logs: string[] = [];
+  const warnings: string[] = [];
   const log = (obj: object, msg: string) => logs.push(`${msg} ${JSON.stringify(obj)}`);
+  const warn = (obj: object, msg: string) => {
+    warnings.push(msg);
+    log(obj, msg);
+  };
+  const recorder = {
+    record: (obj: V1ObjectReference, type: string, reason: string, message: string) =>
+      events.push({ obj, type, reason, message }),
+  };
+  const conflicts: string[] = [];
+  const registryProblems: string[] = [];
   const tokens = new TokenCache({
     provider,
     clock,
@@ -75,6 +96,10 @@ function setup() {
     safetyMarginMs: 3_600_000,
     onRefreshDue: () => undefined,
   });
+  const usersOf = (registry: string) =>
+    [...namespaces.values()]
+      .filter((n) => n.metadata?.labels?.[registry] === "true")
+      .map((n) => n.metadata?.name ?? "");
   const reconciler = new NamespaceReconciler({
     caches: {
       managedSecret: (ns, name) => {
@@ -88,13 +113,37 @@ function setup() {
           .filter(([k, s]) => k.startsWith(`${ns}/`) && s.metadata?.labels?.[MANAGED_BY_LABEL] === "eatr")
           .map(([, s]) => s),
     },
-    tokens,
+    tokens: options.tokens ?? tokens,
     writer,
-    events: { record: (obj, _type, reason, message) => events.push({ obj, reason, message }) },
+    events: recorder,
     hostNamespace: "ci-cd",
     credentialsSecretPrefix: "eatr-aws-credentials",
-    logger: { debug: log, info: log, warn: log },
+    installation: "ci-cd/eatr",
+    credentialProblems: new CredentialProblems({
+      clock,
+      events: recorder,
+      logger: { warn, info: log },
+      usersOf,
+      observer: {
+        raised: (registry, reason) => registryProblems.push(`raised ${registry} ${reason}`),
+        cleared: (registry, reason) => registryProblems.push(`cleared ${registry} ${reason}`),
+      },
+    }),
+    contests: new Contests({ clock }),
+    notices: new Notices(clock),
+    logger: { debug: () => undefined, info: log, warn },
+    observer: { conflict: (ns, name, reason) => conflicts.push(`${ns}/${name} ${reason}`) },
   });
+  /** Reconciles until the tokens it asked for have arrived: a reconcile never waits for ECR. */
+  const run = async (ns: string) => {
+    try {
+      await reconciler.reconcile(ns);
+    } catch {
+      // the second pass tells
+    }
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    return reconciler.reconcile(ns);
+  };
   const addNamespace = (name: string, labels: Record<string, string>, phase = "Active") =>
     namespaces.set(name, { metadata: { name, uid: `uid-${name}`, labels }, status: { phase } });
   const addCredentials = (host: string, secret = "s3cr3t-key") =>
@@ -110,7 +159,11 @@ function setup() {
     credentials,
     events,
     logs,
+    warnings,
+    conflicts,
+    registryProblems,
     reconciler,
+    run,
     addNamespace,
     addCredentials,
   };
@@ -127,10 +180,10 @@ describe("NamespaceReconciler", () => {
       unrelated: "x",
       "999999999999.dkr.ecr.eu-west-1.amazonaws.com": "yes",
     });
-    await t.reconciler.reconcile("team-a");
+    await t.run("team-a");
     assert.deepEqual(t.writer.writes.sort(), [`create team-a/${A}`, `create team-a/${B}`]);
     assert.equal(t.provider.calls.length, 2);
-    await t.reconciler.reconcile("team-a");
+    await t.run("team-a");
     assert.equal(t.writer.writes.length, 2, "unchanged: no API call");
     assert.equal(t.provider.calls.length, 2, "tokens come from the cache");
   });
@@ -139,7 +192,7 @@ describe("NamespaceReconciler", () => {
     const t = setup();
     t.addCredentials(A);
     for (let i = 0; i < 50; i++) t.addNamespace(`ns-${i}`, { [A]: "true" });
-    await Promise.all(Array.from({ length: 50 }, (_, i) => t.reconciler.reconcile(`ns-${i}`)));
+    await Promise.all(Array.from({ length: 50 }, (_, i) => t.run(`ns-${i}`)));
     assert.equal(t.provider.calls.length, 1);
     assert.equal(t.writer.writes.length, 50);
   });
@@ -148,13 +201,13 @@ describe("NamespaceReconciler", () => {
     const t = setup();
     t.addCredentials(A);
     t.addNamespace("team-a", { [A]: "true" });
-    await t.reconciler.reconcile("team-a");
+    await t.run("team-a");
     t.writer.secrets.set("team-a/other", {
       metadata: { name: "other", namespace: "team-a" },
       type: "Opaque",
     });
     t.addNamespace("team-a", { [A]: "false" });
-    await t.reconciler.reconcile("team-a");
+    await t.run("team-a");
     assert.deepEqual(t.writer.writes, [`create team-a/${A}`, `delete team-a/${A}`]);
     assert.ok(t.writer.secrets.has("team-a/other"));
   });
@@ -168,22 +221,27 @@ describe("NamespaceReconciler", () => {
       data: { x: b64("y") },
     });
     t.addNamespace("team-a", { [A]: "true" });
-    await t.reconciler.reconcile("team-a");
-    await t.reconciler.reconcile("team-a");
+    await t.run("team-a");
+    await t.run("team-a");
     assert.deepEqual(t.writer.writes, [`create team-a/${A}`], "one create attempt (409), then reads only");
     assert.equal(t.writer.secrets.get(`team-a/${A}`)?.metadata?.resourceVersion, "9");
+    // Reported on the secret, in its namespace, once per backoff step (not once per reconcile).
     assert.deepEqual(
-      t.events.map((e) => e.reason),
-      ["SecretConflict", "SecretConflict"],
+      t.events.map((e) => `${e.reason} ${e.obj.kind ?? ""} ${e.obj.namespace ?? ""}/${e.obj.name ?? ""}`),
+      [`SecretConflict Secret team-a/${A}`],
     );
+    assert.deepEqual(t.conflicts, [`team-a/${A} unmanaged`]);
+    t.clock.advance(5 * 60_000);
+    await t.run("team-a");
+    assert.equal(t.events.length, 2, "reminded after the first backoff step");
   });
 
   it("skips terminating namespaces", async () => {
     const t = setup();
     t.addCredentials(A);
     t.addNamespace("gone", { [A]: "true" }, "Terminating");
-    await t.reconciler.reconcile("gone");
-    await t.reconciler.reconcile("never-existed");
+    await t.run("gone");
+    await t.run("never-existed");
     assert.deepEqual(t.writer.writes, []);
     assert.equal(t.provider.calls.length, 0);
   });
@@ -192,16 +250,23 @@ describe("NamespaceReconciler", () => {
     const t = setup();
     t.addCredentials(A);
     t.addNamespace("team-a", { [A]: "true" });
-    await t.reconciler.reconcile("team-a");
+    await t.run("team-a");
     t.credentials.clear();
-    await t.reconciler.reconcile("team-a");
+    await t.run("team-a");
+    t.clock.advance(2_000); // registry-wide problems are reported once, after a short settle time
     assert.equal(t.events.at(-1)?.reason, "CredentialsMissing");
-    assert.equal(t.events.at(-1)?.obj.kind, "Namespace");
+    assert.deepEqual(t.events.at(-1)?.obj, {
+      apiVersion: "v1",
+      kind: "Secret",
+      namespace: "ci-cd",
+      name: `eatr-aws-credentials-${A}`,
+    });
     t.credentials.set(`eatr-aws-credentials-${A}`, {
       metadata: { name: `eatr-aws-credentials-${A}`, namespace: "ci-cd" },
       data: {},
     });
-    await t.reconciler.reconcile("team-a");
+    await t.run("team-a");
+    t.clock.advance(2_000);
     assert.equal(t.events.at(-1)?.reason, "InvalidCredentials");
     assert.equal(t.events.at(-1)?.obj.kind, "Secret");
     assert.deepEqual(t.writer.writes, [`create team-a/${A}`], "the existing pull secret is kept");
@@ -212,12 +277,12 @@ describe("NamespaceReconciler", () => {
     t.addCredentials(A);
     t.addCredentials(B, "other-secret");
     t.addNamespace("team-a", { [A]: "true" });
-    await t.reconciler.reconcile("team-a");
+    await t.run("team-a");
     t.addCredentials(A, "rotated"); // new credentials version: the cached token is not used
     t.addNamespace("team-a", { [A]: "true", [B]: "true" });
     t.provider.fail = Object.assign(new Error("Rate exceeded"), { name: "ThrottlingException" });
     await assert.rejects(
-      t.reconciler.reconcile("team-a"),
+      t.run("team-a"),
       (err: unknown) => err instanceof ReconcileError && /Rate exceeded/.test(err.message),
     );
     assert.deepEqual(t.writer.writes, [`create team-a/${A}`]);
@@ -233,11 +298,171 @@ describe("NamespaceReconciler", () => {
     const t = setup();
     t.addCredentials(A);
     t.addNamespace("team-a", { [A]: "true" });
-    await t.reconciler.reconcile("team-a");
+    await t.run("team-a");
     t.addCredentials(A, "rotated");
-    await t.reconciler.reconcile("team-a");
+    await t.run("team-a");
     assert.equal(t.provider.calls.length, 2);
     assert.equal(t.provider.calls[1]?.credentials.secretAccessKey, "rotated");
     assert.deepEqual(t.writer.writes, [`create team-a/${A}`, `update team-a/${A}`]);
+  });
+
+  it("never deletes a secret that merely carries its label, or a copy under another name", async () => {
+    const t = setup();
+    t.addCredentials(A);
+    t.addNamespace("team-a", { [A]: "true" });
+    await t.run("team-a");
+    const ours = t.writer.secrets.get(`team-a/${A}`) ?? assert.fail("created");
+    t.writer.secrets.set("team-a/db-password", {
+      metadata: { name: "db-password", namespace: "team-a", labels: { [MANAGED_BY_LABEL]: "eatr" } },
+      type: "Opaque",
+      data: { password: b64("hunter2") },
+    });
+    t.writer.secrets.set("team-a/copy", { ...ours, metadata: { ...ours.metadata, name: "copy" } });
+    t.addNamespace("team-a", {}); // the label goes: only what eatr provably wrote is deleted
+    await t.run("team-a");
+    assert.deepEqual(t.writer.writes, [`create team-a/${A}`, `delete team-a/${A}`]);
+    assert.ok(t.writer.secrets.has("team-a/db-password") && t.writer.secrets.has("team-a/copy"));
+    assert.deepEqual(t.conflicts.sort(), ["team-a/copy unproven", "team-a/db-password unproven"]);
+    assert.deepEqual(t.events.map((e) => `${e.reason} ${e.obj.namespace ?? ""}/${e.obj.name ?? ""}`).sort(), [
+      "SecretNotOwned team-a/copy",
+      "SecretNotOwned team-a/db-password",
+    ]);
+  });
+
+  it("does not try to renew an immutable pull secret: one Warning Event with the fix, no error loop", async () => {
+    const t = setup();
+    t.addCredentials(A);
+    t.addNamespace("team-a", { [A]: "true" });
+    await t.run("team-a");
+    const key = `team-a/${A}`;
+    const ours = t.writer.secrets.get(key) ?? assert.fail("created");
+    t.writer.secrets.set(key, { ...ours, immutable: true });
+    t.addCredentials(A, "rotated"); // a new token is wanted
+    await t.run("team-a"); // resolves: not an error to retry with backoff
+    await t.run("team-a");
+    assert.deepEqual(t.writer.writes, [`create ${key}`], "no update is sent");
+    const [event, ...more] = t.events.filter((e) => e.reason === "SecretImmutable");
+    assert.equal(more.length, 0, "reported once per backoff step");
+    assert.equal(event?.type, "Warning");
+    assert.equal(event?.obj.namespace, "team-a");
+    assert.match(event?.message ?? "", /immutable.*cannot renew.*Delete it/);
+    assert.deepEqual(t.conflicts, [`${key} immutable`]);
+  });
+
+  it("treats the API server's refusal to change an immutable secret like finding it immutable", async () => {
+    const t = setup();
+    t.addCredentials(A);
+    t.addNamespace("team-a", { [A]: "true" });
+    await t.run("team-a");
+    t.writer.failUpdate = Object.assign(new Error("HTTP 422"), {
+      statusCode: 422,
+      body: JSON.stringify({
+        message: 'Secret "x" is invalid: data: Forbidden: field is immutable when `immutable` is set',
+      }),
+    });
+    t.addCredentials(A, "rotated");
+    await t.run("team-a");
+    assert.deepEqual(
+      t.events.map((e) => e.reason),
+      ["SecretImmutable"],
+    );
+  });
+
+  it("tells once, with a Normal Event, about a registry label whose value is not exactly true", async () => {
+    const t = setup();
+    t.addCredentials(A);
+    t.addNamespace("team-a", { [A]: "True" });
+    await t.run("team-a");
+    await t.run("team-a");
+    assert.deepEqual(t.writer.writes, [], "still not an opt-in");
+    const told = t.events.filter((e) => e.reason === "RegistryLabelIgnored");
+    assert.equal(told.length, 1);
+    assert.equal(told[0]?.type, "Normal");
+    assert.equal(told[0]?.obj.kind, "Namespace");
+    assert.match(told[0]?.message ?? "", new RegExp(`${A.replaceAll(".", "\\.")}=True is ignored.*"true"`));
+    assert.equal(t.logs.filter((l) => l.startsWith("registry label ignored")).length, 1);
+  });
+
+  it("backs off, with a Warning Event, when another installation keeps undoing its writes", async () => {
+    const t = setup();
+    t.addCredentials(A);
+    t.addNamespace("team-a", { [A]: "true" });
+    const key = `team-a/${A}`;
+    const otherWrites = () => {
+      const s = t.writer.secrets.get(key) ?? assert.fail("exists");
+      t.writer.secrets.set(key, {
+        ...s,
+        metadata: {
+          ...s.metadata,
+          annotations: { ...s.metadata?.annotations, [ANNOTATIONS.installation]: "blue/eatr" },
+        },
+        data: {
+          ".dockerconfigjson": b64(
+            JSON.stringify({ auths: { [`https://${A}`]: { auth: b64("AWS:other") } } }),
+          ),
+        },
+      });
+    };
+    await t.run("team-a");
+    otherWrites(); // the first time: a takeover (the other installation may be gone)
+    assert.equal(await t.run("team-a"), undefined);
+    assert.equal(t.writer.writes.length, 2);
+    otherWrites(); // undone within seconds: a fight
+    assert.deepEqual(await t.run("team-a"), { requeueAfterMs: 30_000 });
+    assert.equal(t.writer.writes.length, 2, "left alone this round");
+    const contested = t.events.filter((e) => e.reason === "SecretContested");
+    assert.equal(contested.length, 1);
+    assert.match(contested[0]?.message ?? "", /blue\/eatr.*ci-cd\/eatr.*one installation per registry/);
+    t.clock.advance(30_000);
+    assert.equal(await t.run("team-a"), undefined);
+    assert.equal(t.writer.writes.length, 3, "written again once the round is over");
+    otherWrites();
+    assert.deepEqual(await t.run("team-a"), { requeueAfterMs: 60_000 }, "each round doubles");
+  });
+
+  it("reports missing credentials once for all the namespaces they affect", async () => {
+    const t = setup();
+    for (let i = 0; i < 300; i++) t.addNamespace(`ns-${i}`, { [A]: "true" });
+    for (let i = 0; i < 300; i++) await t.run(`ns-${i}`);
+    assert.equal(t.events.length, 0, "nothing yet: the report waits until the startup settled");
+    t.clock.advance(2_000);
+    assert.deepEqual(
+      t.events.map((e) => e.reason),
+      ["CredentialsMissing"],
+    );
+    assert.match(t.events[0]?.message ?? "", /300 namespaces ask for registry/);
+    assert.equal(t.warnings.length, 1, "one log line, not one per namespace");
+    assert.deepEqual(t.registryProblems, [`raised ${A} missing`]);
+    t.clock.advance(5 * 60_000);
+    assert.equal(t.events.length, 2, "a reminder per backoff step");
+    t.addCredentials(A);
+    await t.run("ns-0");
+    assert.deepEqual(t.registryProblems, [`raised ${A} missing`, `cleared ${A} missing`]);
+  });
+
+  it("does not hold a worker while a registry's first token is fetched: the others are served", async () => {
+    const pending: Tokens = {
+      peek: () => undefined,
+      prime: () => false,
+      get: (registry) =>
+        registry.host === A
+          ? Promise.reject(new TokenPendingError(`token for ${A} is being fetched`))
+          : Promise.resolve({
+              authorizationToken: b64("AWS:pw"),
+              expiresAtMs: Date.UTC(2026, 0, 1, 12),
+              fetchedAtMs: Date.UTC(2026, 0, 1),
+              refreshAtMs: Date.UTC(2026, 0, 1, 6),
+            }),
+    };
+    const t = setup({ tokens: pending });
+    t.addCredentials(A);
+    t.addCredentials(B);
+    t.addNamespace("team-a", { [A]: "true", [B]: "true" });
+    assert.equal(
+      await t.reconciler.reconcile("team-a"),
+      undefined,
+      "no error: requeued when the token arrives",
+    );
+    assert.deepEqual(t.writer.writes, [`create team-a/${B}`]);
   });
 });

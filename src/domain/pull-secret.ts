@@ -1,5 +1,9 @@
+/**
+ * What a pull secret managed by eatr is: its name, type, data, label and annotations, how eatr recognises
+ * one it wrote, and the token it records. Informers, reconcilers and tools import this; nothing here does I/O.
+ */
 import type { V1Secret } from "@kubernetes/client-node";
-import { registryUrl, type RegistryHost } from "../ecr/registry-host.ts";
+import { parseRegistryHost, registryUrl, type RegistryHost } from "../ecr/registry-host.ts";
 
 /** The label every secret written by eatr carries; eatr never touches a secret without it (or seed shape). */
 export const MANAGED_BY_LABEL = "app.kubernetes.io/managed-by";
@@ -12,6 +16,8 @@ export const ANNOTATIONS = {
   tokenFetchedAt: "eatr/token-fetched-at",
   tokenExpiresAt: "eatr/token-expires-at",
   credentialsVersion: "eatr/credentials-version",
+  /** The eatr installation that wrote it (`<lease namespace>/<lease name>`): two installations fighting show. */
+  installation: "eatr/installation",
 } as const;
 
 export const PULL_SECRET_TYPE = "kubernetes.io/dockerconfigjson";
@@ -26,6 +32,13 @@ export interface PullSecretInput {
   readonly expiresAtMs: number | undefined;
   /** Fingerprint of the credential secret the token was minted with (credentialsVersion()). */
   readonly credentialsVersion: string;
+  /** The writing installation (installationId()); omitted by callers that have none (tests, tools). */
+  readonly installation?: string;
+}
+
+/** The id of an eatr installation: its leader election Lease, unique per cluster and shared by its replicas. */
+export function installationId(leaseNamespace: string, leaseName: string): string {
+  return `${leaseNamespace}/${leaseName}`;
 }
 
 /**
@@ -38,6 +51,7 @@ export function buildPullSecret(input: PullSecretInput): V1Secret {
     [ANNOTATIONS.tokenFetchedAt]: new Date(input.fetchedAtMs).toISOString(),
     [ANNOTATIONS.credentialsVersion]: input.credentialsVersion,
   };
+  if (input.installation !== undefined) annotations[ANNOTATIONS.installation] = input.installation;
   if (input.expiresAtMs !== undefined) {
     annotations[ANNOTATIONS.tokenExpiresAt] = new Date(input.expiresAtMs).toISOString();
   }
@@ -66,14 +80,6 @@ function dockerConfig(url: string, token: string): string {
   lastDockerConfig.set(url, { token, value });
   return value;
 }
-
-/** What to do with one pull secret. */
-export type Verdict =
-  | { readonly kind: "create"; readonly secret: V1Secret }
-  | { readonly kind: "update"; readonly secret: V1Secret; readonly adopt: boolean }
-  | { readonly kind: "unchanged" }
-  | { readonly kind: "delete"; readonly secret: V1Secret }
-  | { readonly kind: "conflict"; readonly secret: V1Secret };
 
 /** True when eatr owns the secret (our managed-by label). */
 export function isManaged(secret: V1Secret | undefined): boolean {
@@ -109,71 +115,29 @@ export function isSeedSecret(secret: V1Secret, registryHost: string): boolean {
   }
 }
 
+/**
+ * Positive proof that eatr wrote this secret, required before it is ever deleted: our label, a name that
+ * is an ECR registry host, the `eatr/registry` annotation equal to that name, type dockerconfigjson, and
+ * data holding nothing but the ECR `auths` entry for that host. A user's secret that merely carries the
+ * (generic-looking) label, or a copy of a pull secret under another name, fails it.
+ */
+export function isOwnedPullSecret(secret: V1Secret): boolean {
+  const name = secret.metadata?.name ?? "";
+  return (
+    isManaged(secret) &&
+    parseRegistryHost(name)?.host === name &&
+    secret.metadata?.annotations?.[ANNOTATIONS.registry] === name &&
+    isSeedSecret(secret, name)
+  );
+}
+
+/** The installation that last wrote a managed pull secret, when it says. */
+export function writtenBy(secret: V1Secret): string | undefined {
+  return secret.metadata?.annotations?.[ANNOTATIONS.installation];
+}
+
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
-/**
- * Compares the desired pull secret (undefined: the namespace no longer asks for this registry) with the
- * actual one (undefined: none exists) and names the action. Pure: no I/O, no clock.
- */
-export function decide(desired: V1Secret | undefined, actual: V1Secret | undefined): Verdict {
-  if (desired === undefined) {
-    return actual !== undefined && isManaged(actual)
-      ? { kind: "delete", secret: actual }
-      : { kind: "unchanged" };
-  }
-  if (actual === undefined) return { kind: "create", secret: desired };
-  const managed = isManaged(actual);
-  if (!managed && !isSeedSecret(actual, desired.metadata?.name ?? ""))
-    return { kind: "conflict", secret: actual };
-  if (managed && matches(desired, actual)) return { kind: "unchanged" };
-  return { kind: "update", secret: merge(desired, actual), adopt: !managed };
-}
-
-/** True when every field eatr sets already has the desired value (other labels/annotations are ignored). */
-function matches(desired: V1Secret, actual: V1Secret): boolean {
-  if (actual.type !== desired.type) return false;
-  if (!sameRecord(desired.data ?? {}, actual.data ?? {})) return false;
-  return (
-    subset(desired.metadata?.labels ?? {}, actual.metadata?.labels ?? {}) &&
-    subset(desired.metadata?.annotations ?? {}, actual.metadata?.annotations ?? {}) &&
-    // An expiry we no longer know about must not linger.
-    (desired.metadata?.annotations?.[ANNOTATIONS.tokenExpiresAt] !== undefined ||
-      actual.metadata?.annotations?.[ANNOTATIONS.tokenExpiresAt] === undefined)
-  );
-}
-
-/** The actual secret with eatr's fields set to the desired values; everything else (others' labels) kept. */
-function merge(desired: V1Secret, actual: V1Secret): V1Secret {
-  const dropExpiry = desired.metadata?.annotations?.[ANNOTATIONS.tokenExpiresAt] === undefined;
-  const annotations = Object.fromEntries(
-    Object.entries({
-      ...(actual.metadata?.annotations ?? {}),
-      ...(desired.metadata?.annotations ?? {}),
-    }).filter(([k]) => !(dropExpiry && k === ANNOTATIONS.tokenExpiresAt)),
-  );
-  return {
-    apiVersion: "v1",
-    kind: "Secret",
-    metadata: {
-      ...(actual.metadata ?? {}),
-      labels: { ...(actual.metadata?.labels ?? {}), ...(desired.metadata?.labels ?? {}) },
-      annotations,
-      managedFields: undefined,
-    },
-    type: desired.type,
-    data: { ...(desired.data ?? {}) },
-  };
-}
-
-function sameRecord(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
-  const ka = Object.keys(a);
-  return ka.length === Object.keys(b).length && ka.every((k) => a[k] === b[k]);
-}
-
-function subset(want: Readonly<Record<string, string>>, have: Readonly<Record<string, string>>): boolean {
-  return Object.entries(want).every(([k, v]) => have[k] === v);
 }
 
 /** The token a managed pull secret carries, with the times and credentials it was minted with. */

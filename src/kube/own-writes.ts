@@ -12,9 +12,12 @@ export class OwnWrites {
   /** Answered writes whose echo has not arrived: their resourceVersion. */
   private readonly written = new Map<string, string>();
   private readonly max: number;
+  private readonly missed: (namespace: string) => void;
 
-  constructor(max = 100_000) {
-    this.max = max;
+  /** missed(namespace): an event held during a write was someone else's change: reconcile the namespace. */
+  constructor(options: { missed?: (namespace: string) => void; max?: number } = {}) {
+    this.max = options.max ?? 100_000;
+    this.missed = options.missed ?? (() => undefined);
   }
 
   /** A write of namespace/name is about to be sent. */
@@ -23,20 +26,22 @@ export class OwnWrites {
   }
 
   /**
-   * The write ended: with the resourceVersion the server gave it, or undefined when it failed. Returns true
-   * when an event held meanwhile was not its echo (the namespace must be queued).
+   * The write ended: with the resourceVersion the server gave it, or undefined when it failed. Calls
+   * missed(namespace), and returns true, when an event held meanwhile was not its echo.
    */
   end(namespace: string, name: string, resourceVersion: string | undefined): boolean {
     const key = `${namespace}/${name}`;
     const seen = this.pending.get(key) ?? [];
     this.pending.delete(key);
-    if (resourceVersion === undefined || resourceVersion === "") return seen.length > 0;
-    if (seen.length === 0) {
+    let missed: boolean;
+    if (resourceVersion === undefined || resourceVersion === "") missed = seen.length > 0;
+    else if (seen.length === 0) {
       if (this.written.size >= this.max) this.written.clear(); // only costs a few extra reconciles
       this.written.set(key, resourceVersion);
-      return false;
-    }
-    return seen.some((rv) => rv !== resourceVersion);
+      missed = false;
+    } else missed = seen.some((rv) => rv !== resourceVersion);
+    if (missed) this.missed(namespace);
+    return missed;
   }
 
   /**

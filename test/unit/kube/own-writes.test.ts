@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { OwnWrites } from "../../../src/reconcilers/own-writes.ts";
+import { OwnWrites } from "../../../src/kube/own-writes.ts";
 
 /** A write of a/r answered with resourceVersion rv (no event while it was in flight). */
 function wrote(w: OwnWrites, rv: string | undefined, name = "a") {
@@ -40,7 +40,7 @@ describe("OwnWrites", () => {
   });
 
   it("stays bounded", () => {
-    const w = new OwnWrites(2);
+    const w = new OwnWrites({ max: 2 });
     wrote(w, "1", "a");
     wrote(w, "2", "b");
     wrote(w, "3", "c");

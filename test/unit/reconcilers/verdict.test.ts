@@ -1,72 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { V1Secret } from "@kubernetes/client-node";
-import { parseRegistryHost } from "../../../src/ecr/registry-host.ts";
-import {
-  ANNOTATIONS,
-  buildPullSecret,
-  decide,
-  isSeedSecret,
-  MANAGED_BY_LABEL,
-  recordedToken,
-} from "../../../src/reconcilers/pull-secret.ts";
-
-const HOST = "123456789012.dkr.ecr.eu-west-1.amazonaws.com";
-const registry = parseRegistryHost(HOST) ?? assert.fail("host");
-const b64 = (s: string) => Buffer.from(s).toString("base64");
-const token = (password: string) => b64(`AWS:${password}`);
-const T0 = Date.UTC(2026, 10, 28, 12);
-
-/** expiresAtMs null = ECR gave no expiry. */
-const desired = (password = "p1", expiresAtMs: number | null = T0 + 12 * 3_600_000) =>
-  buildPullSecret({
-    namespace: "team-a",
-    registry,
-    authorizationToken: token(password),
-    fetchedAtMs: T0,
-    expiresAtMs: expiresAtMs ?? undefined,
-    credentialsVersion: "abc",
-  });
-
-/** What the API server returns: our object plus server-set metadata and someone else's label. */
-const stored = (s: V1Secret, extra: Record<string, string> = { team: "a" }): V1Secret => ({
-  ...s,
-  metadata: {
-    ...s.metadata,
-    uid: "u1",
-    resourceVersion: "41",
-    labels: { ...(s.metadata?.labels ?? {}), ...extra },
-  },
-});
-
-const seedSecret = (dockerconfig: unknown, type = "kubernetes.io/dockerconfigjson"): V1Secret => ({
-  metadata: { name: HOST, namespace: "team-a", uid: "u2", resourceVersion: "7" },
-  type,
-  data: { ".dockerconfigjson": b64(JSON.stringify(dockerconfig)) },
-});
-
-describe("buildPullSecret", () => {
-  it("writes the original eatr's format plus our label and annotations", () => {
-    const s = desired();
-    const meta = s.metadata ?? assert.fail("metadata");
-    assert.equal(meta.name, HOST);
-    assert.equal(meta.namespace, "team-a");
-    assert.equal(s.type, "kubernetes.io/dockerconfigjson");
-    assert.deepEqual(Object.keys(s.data ?? {}), [".dockerconfigjson"]);
-    const config = JSON.parse(
-      Buffer.from(s.data?.[".dockerconfigjson"] ?? "", "base64").toString(),
-    ) as unknown;
-    assert.deepEqual(config, { auths: { [`https://${HOST}`]: { auth: token("p1") } } });
-    assert.equal(meta.labels?.[MANAGED_BY_LABEL], "eatr");
-    assert.equal(meta.annotations?.[ANNOTATIONS.registry], HOST);
-    assert.equal(meta.annotations?.[ANNOTATIONS.tokenExpiresAt], "2026-11-29T00:00:00.000Z");
-    assert.equal(meta.annotations?.[ANNOTATIONS.tokenFetchedAt], "2026-11-28T12:00:00.000Z");
-  });
-
-  it("omits the expiry annotation when ECR gave none", () => {
-    assert.equal(desired("p1", null).metadata?.annotations?.[ANNOTATIONS.tokenExpiresAt], undefined);
-  });
-});
+import { MANAGED_BY_LABEL } from "../../../src/domain/pull-secret.ts";
+import { decide } from "../../../src/reconcilers/verdict.ts";
+import { b64, desired, HOST, seedSecret, stored, token } from "../support/pull-secrets.ts";
 
 describe("decide (the verdict table)", () => {
   const foreign: V1Secret = {
@@ -80,6 +17,7 @@ describe("decide (the verdict table)", () => {
     actual: V1Secret | undefined;
     kind: string;
     adopt?: boolean;
+    reason?: string;
   }[] = [
     { name: "wanted, absent → create", desired: desired(), actual: undefined, kind: "create" },
     {
@@ -138,6 +76,44 @@ describe("decide (the verdict table)", () => {
     },
     { name: "not wanted, ours → delete", desired: undefined, actual: stored(desired()), kind: "delete" },
     {
+      name: "not wanted, a user's secret that carries our label → conflict (never deleted)",
+      desired: undefined,
+      actual: {
+        metadata: { name: "db-password", namespace: "team-a", labels: { [MANAGED_BY_LABEL]: "eatr" } },
+        type: "Opaque",
+        data: { password: b64("x") },
+      },
+      kind: "conflict",
+      reason: "unproven",
+    },
+    {
+      name: "not wanted, a copy of our pull secret under another name → conflict (never deleted)",
+      desired: undefined,
+      actual: { ...stored(desired()), metadata: { ...stored(desired()).metadata, name: "my-copy" } },
+      kind: "conflict",
+      reason: "unproven",
+    },
+    {
+      name: "not wanted, ours with data edited to hold more → conflict (never deleted)",
+      desired: undefined,
+      actual: { ...stored(desired()), data: { ".dockerconfigjson": b64("{}"), extra: b64("x") } },
+      kind: "conflict",
+      reason: "unproven",
+    },
+    {
+      name: "wanted, ours but immutable with an old token → conflict (an update would be refused)",
+      desired: desired("p2"),
+      actual: { ...stored(desired("p1")), immutable: true },
+      kind: "conflict",
+      reason: "immutable",
+    },
+    {
+      name: "wanted, ours, immutable and current → unchanged",
+      desired: desired(),
+      actual: { ...stored(desired()), immutable: true },
+      kind: "unchanged",
+    },
+    {
       name: "not wanted, someone else's → unchanged",
       desired: undefined,
       actual: foreign,
@@ -150,6 +126,7 @@ describe("decide (the verdict table)", () => {
       const verdict = decide(row.desired, row.actual);
       assert.equal(verdict.kind, row.kind);
       if (verdict.kind === "update") assert.equal(verdict.adopt, row.adopt);
+      if (verdict.kind === "conflict") assert.equal(verdict.reason, row.reason ?? "unmanaged");
     });
   }
 
@@ -177,40 +154,5 @@ describe("decide (the verdict table)", () => {
     const verdict = decide(desired(), seedSecret({ auths: { [`https://${HOST}`]: { auth: token("old") } } }));
     assert.equal(verdict.kind, "update");
     assert.equal(verdict.secret.metadata?.labels?.[MANAGED_BY_LABEL], "eatr");
-  });
-});
-
-describe("isSeedSecret", () => {
-  it("rejects other types and extra keys", () => {
-    const ok = seedSecret({ auths: { [`https://${HOST}`]: { auth: token("x") } } });
-    assert.equal(isSeedSecret(ok, HOST), true);
-    assert.equal(isSeedSecret({ ...ok, type: "Opaque" }, HOST), false);
-    assert.equal(isSeedSecret({ ...ok, data: { ...ok.data, more: "eA==" } }, HOST), false);
-    assert.equal(isSeedSecret({ ...ok, data: { ".dockerconfigjson": b64("not json") } }, HOST), false);
-    assert.equal(
-      isSeedSecret(seedSecret({ auths: { [`https://${HOST}`]: { auth: b64("user:x") } } }), HOST),
-      false,
-    );
-  });
-});
-
-describe("recordedToken", () => {
-  it("reads back what buildPullSecret wrote", () => {
-    assert.deepEqual(recordedToken(stored(desired()), HOST), {
-      authorizationToken: token("p1"),
-      fetchedAtMs: T0,
-      expiresAtMs: T0 + 12 * 3_600_000,
-      credentialsVersion: "abc",
-    });
-  });
-
-  it("returns undefined for unmanaged or malformed secrets", () => {
-    assert.equal(recordedToken(seedSecret({ auths: {} }), HOST), undefined);
-    const broken = stored(desired());
-    broken.metadata = {
-      ...broken.metadata,
-      annotations: { ...broken.metadata?.annotations, [ANNOTATIONS.tokenFetchedAt]: "yesterday" },
-    };
-    assert.equal(recordedToken(broken, HOST), undefined);
   });
 });

@@ -1,18 +1,16 @@
 import type { V1Secret } from "@kubernetes/client-node";
-import { sleep, type Clock } from "../clock.ts";
-import { statusOf } from "../kube/api.ts";
-import { METADATA_ONLY, namespacedPath, type RestClient } from "../kube/rest.ts";
-import { BucketRateLimiter } from "../queue/rate-limiter.ts";
+import { statusOf } from "./api.ts";
+import type { OwnWrites } from "./own-writes.ts";
+import { METADATA_ONLY, namespacedPath, type RestClient } from "./rest.ts";
+import type { WriteLimiter } from "./write-limiter.ts";
 
 export type WriteOperation = "create" | "update" | "delete";
 export type WriteResult = "success" | "error" | "already_exists" | "conflict" | "not_found";
 
 export interface SecretWriterOptions {
   readonly rest: RestClient;
-  readonly clock: Clock;
-  /** Client-side limit on sustained writes per second, and the burst above it. */
-  readonly qps: number;
-  readonly burst: number;
+  /** The client-side write limit (shared with every other writer). */
+  readonly limiter: WriteLimiter;
   /** The field manager recorded by the API server for our writes. */
   readonly fieldManager: string;
   readonly timeoutMs?: number;
@@ -20,12 +18,8 @@ export interface SecretWriterOptions {
   readonly signal?: AbortSignal;
   /** Told of every write attempt and its result (for metrics). */
   readonly observe?: (operation: WriteOperation, result: WriteResult) => void;
-  /**
-   * Told before every create or update is sent, and after it ended: with the resourceVersion the API
-   * server gave it, or undefined when it failed.
-   */
-  readonly writing?: (secret: V1Secret) => void;
-  readonly written?: (secret: V1Secret, resourceVersion: string | undefined) => void;
+  /** Told of every create and update, so the informer can tell their watch echoes from others' changes. */
+  readonly ownWrites?: OwnWrites;
 }
 
 /** What the reconciler needs to read and write pull secrets; SecretWriter is the real one. */
@@ -37,17 +31,15 @@ export interface PullSecretWriter {
 }
 
 /**
- * The only place pull secrets are written. Every write is rate-limited client-side (a token bucket, like
- * client-go's QPS/burst), bounded by a timeout, and carries our field manager. Updates are optimistic
+ * The only place pull secrets are written. Every write takes the shared client-side write limit (client-go's
+ * QPS/burst), is bounded by a timeout, and carries our field manager. Updates are optimistic
  * (resourceVersion); deletes are guarded by uid and resourceVersion so a secret replaced meanwhile is kept.
  */
 export class SecretWriter implements PullSecretWriter {
   private readonly o: SecretWriterOptions & { timeoutMs: number };
-  private readonly bucket: BucketRateLimiter;
 
   constructor(options: SecretWriterOptions) {
     this.o = { timeoutMs: 15_000, ...options };
-    this.bucket = new BucketRateLimiter({ qps: options.qps, burst: options.burst, clock: options.clock });
   }
 
   async create(secret: V1Secret): Promise<void> {
@@ -74,14 +66,16 @@ export class SecretWriter implements PullSecretWriter {
     );
   }
 
-  /** Runs a create or update between the writing and written hooks. */
+  /** Runs a create or update, telling ownWrites when it starts and how it ended. */
   private async tracked(secret: V1Secret, write: () => Promise<WriteAnswer | undefined>): Promise<void> {
-    this.o.writing?.(secret);
+    const namespace = namespaceOf(secret);
+    const name = secret.metadata?.name ?? "";
+    this.o.ownWrites?.begin(namespace, name);
     let resourceVersion: string | undefined;
     try {
       resourceVersion = (await write())?.metadata?.resourceVersion;
     } finally {
-      this.o.written?.(secret, resourceVersion);
+      this.o.ownWrites?.end(namespace, name, resourceVersion);
     }
   }
 
@@ -122,10 +116,7 @@ export class SecretWriter implements PullSecretWriter {
   }
 
   private async run<T>(operation: WriteOperation, call: () => Promise<T>): Promise<T> {
-    this.o.signal?.throwIfAborted();
-    const wait = this.bucket.when();
-    if (wait > 0) await sleep(this.o.clock, wait, this.o.signal);
-    this.o.signal?.throwIfAborted();
+    await this.o.limiter.take(this.o.signal);
     try {
       const out = await call();
       this.o.observe?.(operation, "success");
