@@ -60,9 +60,24 @@ export function cacheDir(): string {
   return join(xdg ? resolve(xdg) : join(homedir(), ".cache"), "eatr");
 }
 
-/** The well-known state file of the control plane started by `testenv start`. */
-export function defaultStateFile(): string {
-  return join(cacheDir(), "testenv-state.json");
+/** The root of the checkout this file belongs to. */
+const REPO_ROOT = resolve(fileURLToPath(new URL("../..", import.meta.url)));
+
+/**
+ * The state file of the control plane `testenv start` started from the checkout at `repoRoot` (default:
+ * this one): `<cache>/testenv-state/<folder name>-<hash of its path>.json`, a symlink to that control
+ * plane's state.json. One per checkout, so checkouts sharing the cache (a CI run beside a test run) never
+ * stop, clean up or refuse each other's control plane.
+ */
+export function defaultStateFile(repoRoot: string = REPO_ROOT): string {
+  let root = resolve(repoRoot);
+  try {
+    root = realpathSync(root);
+  } catch {
+    // not there (any more): its path still names it
+  }
+  const key = createHash("sha256").update(root).digest("hex").slice(0, 12);
+  return join(cacheDir(), "testenv-state", `${basename(root)}-${key}.json`);
 }
 
 // ---------------------------------------------------------------------------------------------
