@@ -24,7 +24,7 @@ COPY src ./src
 RUN npm ci --no-audit --no-fund
 RUN npm run build
 
-# ---- runtime: dist (the bundle, its source map and licenses) + package.json (read for --version) -------
+# ---- runtime: dist (entry, bundle, source map, licenses) + package.json (read for --version) -----------
 FROM ${NODE_IMAGE}
 ARG NODE_IMAGE
 ARG VERSION=0.1.0
@@ -49,5 +49,6 @@ EXPOSE 5000
 # collected well before the kernel would kill the pod, and the other half covers Node itself (about 100 MiB)
 # and network buffers. Under a small limit V8 would shrink the young generation to 1 MiB semi-spaces and
 # spend a quarter of eatr's CPU collecting garbage; 4 MiB costs about 5 MiB of memory for ~10 % less CPU.
-# npm run bench runs the controller with these flags under the chart's limit.
+# npm run bench runs the controller with these flags under the chart's limit. dist/main.js is the entry: it
+# checks the Node version (package.json engines), then loads the bundle, dist/eatr.js.
 ENTRYPOINT ["node", "--max-old-space-size-percentage=50", "--max-semi-space-size=4", "/app/dist/main.js"]

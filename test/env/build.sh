@@ -176,11 +176,31 @@ case $component in
     helm_gomod=$(module_gomod "helm.sh/helm/v3@$version")
     [[ -f $helm_gomod ]] || die "could not download helm.sh/helm/v3@$version"
     choose_toolchain "$(go_line "$helm_gomod")"
-    step "compiling helm (go install)"
+    # Helm's Makefile sets, besides its version, the Kubernetes version `helm template` and `helm lint`
+    # assume without --kube-version: the k8s.io/client-go minor it builds with (v0.37.0 -> v1.37.0).
+    # Without these flags a go-installed helm assumes v1.20.0. (The git commit is not in the module zip.)
+    client_go=$(awk '$1 == "k8s.io/client-go" { print $2; exit }' "$helm_gomod")
+    [[ $client_go =~ ^v([0-9]+)\.([0-9]+)\. ]] || die "no k8s.io/client-go version in $helm_gomod (got '$client_go')"
+    kube_major=$((BASH_REMATCH[1] + 1))
+    kube_minor=${BASH_REMATCH[2]}
+    ldflags="-s -w -X helm.sh/helm/v3/internal/version.version=$version"
+    ldflags+=" -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
+    for pkg in helm.sh/helm/v3/pkg/lint/rules helm.sh/helm/v3/pkg/chartutil; do
+      ldflags+=" -X $pkg.k8sVersionMajor=$kube_major -X $pkg.k8sVersionMinor=$kube_minor"
+    done
+    step "compiling helm (go install; default Kubernetes version v$kube_major.$kube_minor.0 from client-go $client_go)"
     (cd "$work" && GOFLAGS=-buildvcs=false GOBIN="$tmp_out" go install -p "$jobs" -trimpath \
-      -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$version -X helm.sh/helm/v3/internal/version.gitTreeState=clean" \
-      "helm.sh/helm/v3/cmd/helm@$version")
+      -ldflags "$ldflags" "helm.sh/helm/v3/cmd/helm@$version")
     "$tmp_out/helm" version --short >&2
+    # -X silently ignores a variable that does not exist: check what `helm template` assumes.
+    mkdir -p "$work/probe/templates"
+    printf 'apiVersion: v2\nname: probe\nversion: 0.1.0\n' >"$work/probe/Chart.yaml"
+    printf 'kubeVersion: {{ .Capabilities.KubeVersion.Version }}\n' >"$work/probe/templates/probe.yaml"
+    assumed=$(HELM_CONFIG_HOME="$work/home" HELM_CACHE_HOME="$work/home" HELM_DATA_HOME="$work/home" \
+      "$tmp_out/helm" template probe "$work/probe" | sed -n 's/^kubeVersion: //p')
+    [[ $assumed == "v$kube_major.$kube_minor.0" ]] ||
+      die "helm template assumes Kubernetes '$assumed', expected v$kube_major.$kube_minor.0 (the ldflags did not apply)"
+    step "helm template assumes Kubernetes $assumed"
     ;;
   *)
     die "unknown component '$component' (expected k8s, etcd or helm)"

@@ -5,14 +5,18 @@
  *   bin                 print the folder holding kube-apiserver, etcd, kubectl and helm (ensures first)
  *   start               start etcd + kube-apiserver detached; prints `export KUBECONFIG=…`
  *                       (eval "$(npm run -s testenv -- start)" sets it in your shell)
- *   status              print the running control plane started by `start`, if any
- *   stop                stop the control plane started by `start` and remove its temp dirs
+ *   status              print the running control plane started by `start` from this checkout, if any
+ *   stop                stop the control plane started by `start` from this checkout, remove its temp dirs
+ *
+ * `start`, `status` and `stop` keep their state per checkout (defaultStateFile()): another checkout's
+ * `stop`, or its cleanup of a dead control plane, never touches this one's.
  *
  * Progress and diagnostics go to stderr; stdout carries only what is meant to be captured.
  * Environment: see test/env/README.md (KUBEBUILDER_ASSETS, TEST_ASSET_*, EATR_CACHE_DIR).
  */
 import { existsSync } from "node:fs";
-import { rm, symlink } from "node:fs/promises";
+import { mkdir, rm, symlink } from "node:fs/promises";
+import { dirname } from "node:path";
 import {
   binaryVersion,
   cacheDir,
@@ -104,14 +108,14 @@ async function main(argv: string[]): Promise<number> {
       const binaries = await ensureBinaries();
       const cp = await startControlPlane({ binaries });
       const state = await cp.detach();
-      await rm(defaultStateFile(), { force: true });
-      await symlink(cp.stateFile, defaultStateFile());
+      const file = defaultStateFile();
+      await mkdir(dirname(file), { recursive: true });
+      await rm(file, { force: true });
+      await symlink(cp.stateFile, file);
       err(
         `testenv: kube-apiserver ${cp.version} at ${cp.server} (etcd ${cp.etcdUrl}) ready in ${seconds(started)}`,
       );
-      err(
-        `testenv: pids kube-apiserver ${state.apiServer.pid}, etcd ${state.etcd.pid}; state ${defaultStateFile()}`,
-      );
+      err(`testenv: pids kube-apiserver ${state.apiServer.pid}, etcd ${state.etcd.pid}; state ${file}`);
       err(`testenv: logs in ${cp.dir}; stop with: npm run testenv -- stop`);
       process.stdout.write(
         `export KUBECONFIG=${cp.kubeconfigPath}\nexport PATH=${binaries.binDir}:$PATH\n# kube-apiserver ${cp.version} at ${cp.server}\n`,

@@ -23,7 +23,7 @@ import { readFileSync, realpathSync, renameSync, rmSync, writeFileSync } from "n
 import { request as httpsRequest } from "node:https";
 import { createConnection, createServer, type Server } from "node:net";
 import { homedir, tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
@@ -60,9 +60,24 @@ export function cacheDir(): string {
   return join(xdg ? resolve(xdg) : join(homedir(), ".cache"), "eatr");
 }
 
-/** The well-known state file of the control plane started by `testenv start`. */
-export function defaultStateFile(): string {
-  return join(cacheDir(), "testenv-state.json");
+/** The root of the checkout this file belongs to. */
+const REPO_ROOT = resolve(fileURLToPath(new URL("../..", import.meta.url)));
+
+/**
+ * The state file of the control plane `testenv start` started from the checkout at `repoRoot` (default:
+ * this one): `<cache>/testenv-state/<folder name>-<hash of its path>.json`, a symlink to that control
+ * plane's state.json. One per checkout, so checkouts sharing the cache (a CI run beside a test run) never
+ * stop, clean up or refuse each other's control plane.
+ */
+export function defaultStateFile(repoRoot: string = REPO_ROOT): string {
+  let root = resolve(repoRoot);
+  try {
+    root = realpathSync(root);
+  } catch {
+    // not there (any more): its path still names it
+  }
+  const key = createHash("sha256").update(root).digest("hex").slice(0, 12);
+  return join(cacheDir(), "testenv-state", `${basename(root)}-${key}.json`);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -113,16 +128,23 @@ async function fromAssetEnv(name: string, envVar: string): Promise<string | unde
   return undefined;
 }
 
-/** Directory of one built component, e.g. ~/.cache/eatr/k8s-v1.37.2 */
-function componentDir(component: "k8s" | "etcd" | "helm", version: string): string {
-  return join(cacheDir(), `${component}-${version}`);
+type Component = "k8s" | "etcd" | "helm";
+
+/**
+ * Revision of each component's recipe in test/env/build.sh. Bump it with any recipe change that changes
+ * the binary: the cache key changes with it, so a binary built by the old recipe is never reused (and a
+ * checkout still on the old recipe keeps its own). Revision 1 keeps the original key.
+ * helm 2: Helm's release ldflags (default Kubernetes version for `helm template` and `helm lint`).
+ */
+const RECIPE_REVISION: Record<Component, number> = { k8s: 1, etcd: 1, helm: 2 };
+
+/** Directory of one built component, e.g. ~/.cache/eatr/k8s-v1.37.2, ~/.cache/eatr/helm-v3.22.0-r2 */
+function componentDir(component: Component, version: string): string {
+  const revision = RECIPE_REVISION[component];
+  return join(cacheDir(), `${component}-${version}${revision > 1 ? `-r${String(revision)}` : ""}`);
 }
 
-async function buildComponent(
-  component: "k8s" | "etcd" | "helm",
-  version: string,
-  log: Logger,
-): Promise<string> {
+async function buildComponent(component: Component, version: string, log: Logger): Promise<string> {
   const out = componentDir(component, version);
   if (await pathExists(join(out, ".complete"))) return out;
   const started = Date.now();
@@ -210,7 +232,10 @@ export async function ensureBinaries(opts: EnsureOptions = {}): Promise<Binaries
       helm: helm ? join(helm, "helm") : undefined,
       source: "cache",
     };
-    binDir = join(cacheDir(), "bin", `k8s-${KUBERNETES_VERSION}_etcd-${ETCD_VERSION}_helm-${HELM_VERSION}`);
+    // Named after the component dirs (recipe revisions included): checkouts on other recipes never
+    // relink each other's helm.
+    const parts = [k8s, etcd, componentDir("helm", HELM_VERSION)];
+    binDir = join(cacheDir(), "bin", parts.map((p) => basename(p)).join("_"));
   }
   for (const [name, path] of [
     ["kube-apiserver", binaries.kubeApiServer],

@@ -1,9 +1,22 @@
-/** Whether the built controller (dist/main.js) reflects the sources: used by the demo and the bench. */
+/** Whether the built controller (dist/main.js, dist/eatr.js) reflects the sources: for the demo and bench. */
 import { readdirSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 
-/** What `npm run build` reads: when any is newer than dist/main.js, the build is stale. */
-const BUILD_INPUTS = ["src", "scripts/build.ts", "tsconfig.json", "tsconfig.build.json", "package-lock.json"];
+/**
+ * What `npm run build` reads: when any is newer than its output, the build is stale. package.json holds
+ * engines.node, which the build writes into the entry file.
+ */
+const BUILD_INPUTS = [
+  "src",
+  "scripts/build.ts",
+  "tsconfig.json",
+  "tsconfig.build.json",
+  "package.json",
+  "package-lock.json",
+];
+
+/** The bundle the entry file loads, next to it (scripts/build.ts writes both). */
+const BUNDLE = "eatr.js";
 
 function newestMtime(path: string): number {
   const stat = statSync(path);
@@ -13,14 +26,17 @@ function newestMtime(path: string): number {
   return newest;
 }
 
-/** "missing" when dist/main.js does not exist, "stale" when a build input is newer, else "fresh". */
+/**
+ * "missing" when the entry (dist/main.js) or the bundle beside it (dist/eatr.js) does not exist, "stale"
+ * when a build input is newer than either, else "fresh".
+ */
 export function distFreshness(
   repoRoot: string,
   mainJs = join(repoRoot, "dist", "main.js"),
 ): "missing" | "stale" | "fresh" {
   let built: number;
   try {
-    built = statSync(mainJs).mtimeMs;
+    built = Math.min(statSync(mainJs).mtimeMs, statSync(join(dirname(mainJs), BUNDLE)).mtimeMs);
   } catch {
     return "missing";
   }

@@ -1,16 +1,20 @@
 /**
- * The Helm chart (charts/eatr) against the real kube-apiserver: `helm lint --strict` is clean; the
- * defaults and every option at once render to objects the API server accepts (server-side dry run, with
- * the prometheus-operator CRDs installed); the schema and the templates reject bad values with a message
- * naming them; the environment and config file the chart gives eatr are ones eatr documents and accepts.
+ * The Helm chart (charts/eatr) against the real kube-apiserver: the test env's helm assumes the Kubernetes
+ * version an official helm release does; `helm lint --strict` is clean; a requested ServiceMonitor and
+ * PrometheusRule are rendered whether or not the cluster serves their CRDs (and refused by an API server
+ * without them); the defaults and every option at once render to objects the API server accepts
+ * (server-side dry run, with the prometheus-operator CRDs installed); the schema and the templates reject
+ * bad values with a message naming them; the environment and config file the chart gives eatr are ones
+ * eatr documents and accepts.
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { parse as parseYaml } from "yaml";
+import { HELM_VERSION } from "../env/control-plane.ts";
 import { ensurePrometheusOperatorCrds } from "../env/crds.ts";
 import {
   ALL_VALUES,
@@ -25,6 +29,7 @@ import {
   podSpec,
   render,
   resolvedEnv,
+  run,
   templateArgs,
   type K8sObject,
 } from "../chart/helm.ts";
@@ -92,6 +97,54 @@ function kinds(objects: K8sObject[]): string[] {
   return objects.map((o) => o.kind).sort();
 }
 
+const MONITORING_CRDS = ["servicemonitors.monitoring.coreos.com", "prometheusrules.monitoring.coreos.com"];
+
+function crdExists(name: string): boolean {
+  return kubectl(["get", "crd", name]).status === 0;
+}
+
+/** Installs the prometheus-operator CRDs (idempotent) and waits until the API server serves them. */
+async function installMonitoringCrds(): Promise<string> {
+  const crds = await ensurePrometheusOperatorCrds();
+  check(kubectl(["apply", "--server-side", "-f", crds.serviceMonitors, "-f", crds.prometheusRules]));
+  // `kubectl wait` fails at once while a new CRD has no status yet: poll for Established instead.
+  for (const crd of MONITORING_CRDS) {
+    await waitFor(
+      () => {
+        const r = kubectl([
+          "get",
+          "crd",
+          crd,
+          "-o",
+          'jsonpath={.status.conditions[?(@.type=="Established")].status}',
+        ]);
+        return r.status === 0 && r.stdout.trim() === "True";
+      },
+      { timeoutMs: 60_000, message: `CRD ${crd} Established` },
+    );
+  }
+  return crds.version;
+}
+
+/**
+ * The Kubernetes version an official helm release assumes without --kube-version: Helm's Makefile sets
+ * it from the k8s.io/client-go it builds with (v0.37.0 -> v1.37.0). Read from that helm version's go.mod
+ * (the Go module cache holds it: the test env built helm from it).
+ */
+function officialDefaultKubeVersion(helmVersion: string, dir: string): string {
+  const download = run("go", ["mod", "download", "-json", `helm.sh/helm/v3@${helmVersion}`], {
+    cwd: dir,
+    env: { ...process.env, GOFLAGS: "-mod=mod" },
+  });
+  const { GoMod } = JSON.parse(check(download)) as { GoMod: string };
+  const clientGo = spawnSync("awk", ['$1 == "k8s.io/client-go" { print $2; exit }', GoMod], {
+    encoding: "utf8",
+  }).stdout.trim();
+  const m = /^v(\d+)\.(\d+)\./.exec(clientGo);
+  assert.ok(m, `k8s.io/client-go in ${GoMod}: ${clientGo}`);
+  return `v${Number(m[1]) + 1}.${m[2] ?? ""}.0`;
+}
+
 describe("helm chart: lint, render, server-side dry run, schema", () => {
   const { core } = kube();
   const ns = unique("chart");
@@ -102,29 +155,78 @@ describe("helm chart: lint, render, server-side dry run, schema", () => {
     work = await mkdtemp(join(tmpdir(), "eatr-chart-test-"));
     await createNamespace(core, ns);
     await createNamespace(core, hostNs);
-    const crds = await ensurePrometheusOperatorCrds();
-    check(kubectl(["apply", "--server-side", "-f", crds.serviceMonitors, "-f", crds.prometheusRules]));
-    // `kubectl wait` fails at once while a new CRD has no status yet: poll for Established instead.
-    for (const crd of ["servicemonitors.monitoring.coreos.com", "prometheusrules.monitoring.coreos.com"]) {
-      await waitFor(
-        () => {
-          const r = kubectl([
-            "get",
-            "crd",
-            crd,
-            "-o",
-            'jsonpath={.status.conditions[?(@.type=="Established")].status}',
-          ]);
-          return r.status === 0 && r.stdout.trim() === "True";
-        },
-        { timeoutMs: 60_000, message: `CRD ${crd} Established` },
-      );
-    }
-    console.log(`prometheus-operator CRDs ${crds.version} installed`);
   });
 
   after(async () => {
     await rm(work, { recursive: true, force: true });
+  });
+
+  it("the test env's helm is built as a release: its version, and the Kubernetes version it assumes", async () => {
+    const version = check(helm(["version", "--template", "{{ .Version }} {{ .GitTreeState }}"]));
+    assert.equal(version, `${HELM_VERSION} clean`, "helm version");
+    const expected = officialDefaultKubeVersion(HELM_VERSION, work);
+    // A chart printing what `helm template` assumes without --kube-version (a go-installed helm: v1.20.0).
+    const probe = join(work, "probe");
+    await mkdir(join(probe, "templates"), { recursive: true });
+    await writeFile(join(probe, "Chart.yaml"), "apiVersion: v2\nname: probe\nversion: 0.1.0\n");
+    await writeFile(
+      join(probe, "templates", "probe.yaml"),
+      "kubeVersion: {{ .Capabilities.KubeVersion.Version }}\n",
+    );
+    const rendered = parseYaml(check(helm(["template", "probe", probe]))) as { kubeVersion: string };
+    assert.equal(rendered.kubeVersion, expected, `helm template's default Kubernetes version`);
+    // helm lint judges API deprecations against its own default: policy/v1beta1 went away in 1.25.
+    await writeFile(
+      join(probe, "templates", "pdb.yaml"),
+      "apiVersion: policy/v1beta1\nkind: PodDisruptionBudget\nmetadata:\n  name: probe\n" +
+        "spec:\n  maxUnavailable: 1\n  selector:\n    matchLabels: { app: probe }\n",
+    );
+    const lint = helm(["lint", probe]);
+    assert.match(`${lint.stdout}${lint.stderr}`, /policy\/v1beta1 PodDisruptionBudget is deprecated/);
+    // The chart's own constraint (kubeVersion >=1.29.0-0) holds for `helm template` without --kube-version.
+    const plain = helm(["template", "eatr", CHART_DIR, "--namespace", ns]);
+    assert.equal(plain.status, 0, plain.stderr);
+    console.log(`helm ${version}: helm template and helm lint assume Kubernetes ${rendered.kubeVersion}`);
+  });
+
+  it("a requested ServiceMonitor and PrometheusRule are rendered even where their CRDs are not served, and such an API server refuses them by name", async () => {
+    for (const crd of MONITORING_CRDS) {
+      // Normally nothing installed them yet (this is the file's first test that needs them); when run
+      // out of order, remove them again.
+      if (crdExists(crd)) check(kubectl(["delete", "crd", crd, "--wait=true"]));
+    }
+    const set = ["serviceMonitor.enabled=true", "prometheusRule.enabled=true"];
+    // No --api-versions: what `helm template` gives a GitOps tool without a cluster.
+    const plain = render({ namespace: ns, set });
+    const serviceMonitor = only(plain.objects, "ServiceMonitor");
+    const prometheusRule = only(plain.objects, "PrometheusRule");
+    assert.deepEqual(
+      plain.objects,
+      render({ namespace: ns, set, apiVersions: MONITORING_API_VERSIONS }).objects,
+      "the render does not depend on what the cluster serves",
+    );
+    // Applying them without the CRDs fails loudly, naming each kind, instead of dropping them.
+    const refused = kubectl(["apply", "--dry-run=server", "-f", "-"], { input: plain.text });
+    assert.notEqual(refused.status, 0, refused.stdout);
+    for (const kind of [serviceMonitor.kind, prometheusRule.kind]) {
+      assert.match(
+        refused.stderr,
+        new RegExp(`no matches for kind "${kind}" in version "monitoring.coreos.com/v1"`),
+        refused.stderr,
+      );
+    }
+    assert.match(refused.stderr, /ensure CRDs are installed first/);
+
+    console.log(`prometheus-operator CRDs ${await installMonitoringCrds()} installed`);
+    const accepted = serverDryRun(plain.text);
+    assert.ok(
+      accepted.some((l) => l.startsWith("servicemonitor.monitoring.coreos.com/")),
+      accepted.join("\n"),
+    );
+    assert.ok(
+      accepted.some((l) => l.startsWith("prometheusrule.monitoring.coreos.com/")),
+      accepted.join("\n"),
+    );
   });
 
   it("helm lint --strict is clean, with the defaults and with every option", () => {
@@ -168,7 +270,8 @@ describe("helm chart: lint, render, server-side dry run, schema", () => {
     );
   });
 
-  it("every option at once (monitoring, credentials, config file, 3 replicas) renders objects the API server accepts", () => {
+  it("every option at once (monitoring, credentials, config file, 3 replicas) renders objects the API server accepts", async () => {
+    await installMonitoringCrds();
     const { text, objects } = render({
       namespace: ns,
       valuesFiles: [ALL_VALUES],
@@ -233,14 +336,6 @@ describe("helm chart: lint, render, server-side dry run, schema", () => {
     const spec = podSpec(deployment);
     assert.equal(spec.volumes?.[0]?.configMap?.name, "eatr-config");
     assert.equal(resolvedEnv(deployment, ns).EATR_CONFIG_FILE, "/etc/eatr/config.yaml");
-  });
-
-  it("ServiceMonitor and PrometheusRule are left out when the cluster does not serve their CRDs", () => {
-    const { objects } = render({
-      namespace: ns,
-      set: ["serviceMonitor.enabled=true", "prometheusRule.enabled=true"],
-    });
-    assert.ok(!objects.some((o) => o.kind === "ServiceMonitor" || o.kind === "PrometheusRule"));
   });
 
   it("rejects bad values with a message naming the value", () => {

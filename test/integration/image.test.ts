@@ -412,11 +412,13 @@ describe("container image (Dockerfile replayed without Docker)", () => {
     const app = inStage(final, "/app");
     assert.deepEqual((await readdir(app)).sort(), ["dist", "package.json"]);
     assert.deepEqual(await readdir(final.root), ["app"]);
+    // dist/main.js is the entry (the Node version check), dist/eatr.js the bundle it loads.
     assert.deepEqual((await readdir(join(app, "dist"))).sort(), [
       "THIRD_PARTY_LICENSES.txt",
+      "eatr.js",
+      "eatr.js.LEGAL.txt",
+      "eatr.js.map",
       "main.js",
-      "main.js.LEGAL.txt",
-      "main.js.map",
     ]);
     // Every production dependency is bundled and its license shipped.
     const pkg = JSON.parse(await readFile(join(REPO_ROOT, "package.json"), "utf8")) as {
