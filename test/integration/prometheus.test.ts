@@ -32,7 +32,13 @@ import {
 
 /** The release namespace the rules are rendered for (alerts.test.yaml's series carry it). */
 const RELEASE_NAMESPACE = "eatr";
-const ALERTS = ["EatrRegistryTokenExpiringSoon", "EatrReconcileErrors", "EatrEcrErrors", "EatrNoLeader"];
+const ALERTS = [
+  "EatrRegistryTokenExpiringSoon",
+  "EatrReconcileErrors",
+  "EatrEcrErrors",
+  "EatrRegistryCredentialsProblem",
+  "EatrNoLeader",
+];
 
 interface RuleGroup {
   name: string;
@@ -77,7 +83,7 @@ describe("alert rules (promtool) and a real Prometheus scraping eatr", () => {
     const variants: [string, string[], string[]][] = [
       ["defaults", [], ALERTS],
       ["matchNamespace off", ["prometheusRule.matchNamespace=false"], ALERTS],
-      ["leader election off", ["replicaCount=1", "leaderElection.enabled=false"], ALERTS.slice(0, 3)],
+      ["leader election off", ["replicaCount=1", "leaderElection.enabled=false"], ALERTS.slice(0, 4)],
       ["extra labels", ["prometheusRule.additionalAlertLabels.team=platform"], ALERTS],
     ];
     for (const [name, set, alerts] of variants) {
