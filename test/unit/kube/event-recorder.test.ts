@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { CoreV1Api } from "@kubernetes/client-node";
 import { EventRecorder } from "../../../src/kube/event-recorder.ts";
+import { WriteLimiter } from "../../../src/kube/write-limiter.ts";
 import { FakeClock } from "../../support/fake-clock.ts";
 
 interface Call {
@@ -11,7 +12,7 @@ interface Call {
   body: Record<string, unknown>;
 }
 
-function setup() {
+function setup(limit?: { qps: number; burst: number }) {
   const clock = new FakeClock(Date.UTC(2026, 0, 1));
   const calls: Call[] = [];
   const core = {
@@ -33,6 +34,7 @@ function setup() {
     component: "eatr",
     instance: "test-1",
     aggregateWindowMs: 60_000,
+    ...(limit ? { limiter: new WriteLimiter({ ...limit, clock }) } : {}),
   });
   return { clock, calls, recorder };
 }
@@ -95,5 +97,17 @@ describe("EventRecorder", () => {
     await flush();
     await flush();
     assert.deepEqual(warnings, ["could not record event"]);
+  });
+
+  it("takes the shared write limit: a burst of distinct Events is spread out, none is dropped", async () => {
+    const { clock, calls, recorder } = setup({ qps: 10, burst: 5 });
+    for (let i = 0; i < 20; i++) recorder.record({ ...namespace, name: `ns-${i}` }, "Warning", "X", "y");
+    await flush();
+    assert.equal(calls.length, 5, "the burst");
+    for (let i = 0; i < 15; i++) {
+      clock.advance(100);
+      await flush();
+    }
+    assert.equal(calls.length, 20, "then 10 a second, every one of them");
   });
 });

@@ -1,0 +1,54 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { Registry, Counter, Gauge } from "prom-client";
+import { TokenReporter } from "../../../src/ecr/token-reporter.ts";
+
+const R = "123456789012.dkr.ecr.eu-west-1.amazonaws.com";
+
+function setup() {
+  const registry = new Registry();
+  const registers = [registry];
+  const metrics = {
+    ecrTokenRequests: new Counter({ name: "req", help: "h", labelNames: ["registry", "result"], registers }),
+    tokenExpiry: new Gauge({ name: "exp", help: "h", labelNames: ["registry"], registers }),
+    secretRenewals: new Counter({ name: "ren", help: "h", registers }),
+  };
+  const events: string[] = [];
+  const reporter = new TokenReporter({
+    metrics,
+    logger: { info: () => undefined, warn: () => undefined },
+    events: { record: (_o, type, reason, message) => events.push(`${type} ${reason} ${message}`) },
+    credentialSecret: () => ({ kind: "Secret", namespace: "ci-cd", name: `eatr-aws-credentials-${R}` }),
+  });
+  return { registry, events, reporter };
+}
+
+describe("TokenReporter", () => {
+  it("gives every failure of one cause the same Event message, so the recorder aggregates them", () => {
+    const { events, reporter } = setup();
+    const err = Object.assign(new Error("Rate exceeded"), { name: "ThrottlingException" });
+    for (const retryInMs of [1_000, 2_000, 4_000, 300_000]) reporter.failed(R, err, retryInMs);
+    assert.equal(new Set(events).size, 1, events.join("\n"));
+    assert.match(
+      events[0] ?? "",
+      /^Warning TokenRequestFailed .*ThrottlingException: Rate exceeded.*backoff/,
+    );
+  });
+
+  it("counts calls by result and drops the expiry of a forgotten registry", async () => {
+    const { registry, reporter } = setup();
+    reporter.fetched(
+      R,
+      { authorizationToken: "x", expiresAtMs: 2_000_000, fetchedAtMs: 0, refreshAtMs: 1 },
+      true,
+    );
+    reporter.failed(R, Object.assign(new Error("no"), { name: "UnrecognizedClientException" }), 1_000);
+    const text = await registry.metrics();
+    assert.match(text, /req\{registry="[^"]+",result="success"\} 1/);
+    assert.match(text, /req\{registry="[^"]+",result="invalid_credentials"\} 1/);
+    assert.match(text, /exp\{registry="[^"]+"\} 2000/);
+    assert.match(text, /ren 1/);
+    reporter.forgotten(R);
+    assert.doesNotMatch(await registry.metrics(), /exp\{/);
+  });
+});
