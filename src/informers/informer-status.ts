@@ -1,8 +1,25 @@
 /**
- * How an informer is doing, in words for logs and /readyz: its state, the sorting of list/watch errors
- * (410 -> relist; no HTTP answer -> "unreachable"; the rest -> HTTP errors), and the errors an informer
- * makes of watches that end badly without an HTTP error.
+ * How an informer is doing, in words for logs and /readyz: its state; how a watch's end is sorted (resume,
+ * relist on 410, or back off) and the errors made of watches that end badly without an HTTP error; and
+ * list/watch errors sorted by whether the server answered ("unreachable" when it did not).
  */
+
+/**
+ * A watch that ends sooner than this after it started, without a single event, counts as a failure and is
+ * retried with backoff (client-go's reflector uses the same 1 s rule). Something that closes watches at
+ * once (a proxy, a load balancer, an overloaded server) then costs a few requests a minute, not a hot loop.
+ * A watch that stays open this long marks the informer healthy again.
+ */
+export const MIN_WATCH_DURATION_MS = 1_000;
+
+/** How one watch ended: resume at once, relist at once (410 Gone), or back off after a failure. */
+export type WatchEnd =
+  | { readonly kind: "resume" }
+  | { readonly kind: "gone" }
+  | { readonly kind: "failed"; readonly error: unknown };
+
+export const RESUME: WatchEnd = { kind: "resume" };
+export const GONE: WatchEnd = { kind: "gone" };
 
 /** What an informer reports about itself (Informer.state()). */
 export interface InformerStatus {
@@ -140,4 +157,40 @@ export function informersReadiness(states: readonly InformerStatus[]): { ok: boo
 
 function iso(ms: number): string {
   return new Date(ms).toISOString();
+}
+
+/**
+ * How a watch ended, from what is known when it is done: an ERROR event wins over how the stream closed;
+ * 410 relists; an error, or a timeout before the watch opened, is a failure; a clean end or a no-data
+ * timeout of an open watch resumes, unless the watch ended within MIN_WATCH_DURATION_MS without any event.
+ */
+export function sortWatchEnd(w: {
+  path: string;
+  err: unknown;
+  streamError: unknown;
+  opened: boolean;
+  events: number;
+  lastedMs: number;
+}): WatchEnd {
+  if (w.streamError !== undefined)
+    return isGone(w.streamError) ? GONE : { kind: "failed", error: w.streamError };
+  if (isGone(w.err)) return GONE;
+  if (w.err !== undefined && w.err !== null && !(w.opened && isTimeout(w.err)))
+    return { kind: "failed", error: w.err };
+  if (w.events > 0 || w.lastedMs >= MIN_WATCH_DURATION_MS) return RESUME;
+  return {
+    kind: "failed",
+    error: new ShortWatchError(
+      `watch ${w.path} ended ${Math.round(w.lastedMs)} ms after it started, without any event (closed by the server, a proxy or a load balancer)`,
+    ),
+  };
+}
+
+/** 93 s, 4 min 10 s, 2 h 5 min: a duration for log messages. */
+export function formatDuration(ms: number): string {
+  const s = Math.round(ms / 1000);
+  if (s < 120) return `${s} s`;
+  const m = Math.floor(s / 60);
+  if (m < 120) return `${m} min ${s % 60} s`;
+  return `${Math.floor(m / 60)} h ${m % 60} min`;
 }

@@ -6,15 +6,24 @@ import { Outage, type OutageReport } from "../outage.ts";
 import {
   describeError,
   displayServer,
+  formatDuration,
+  GONE,
   isGone,
-  isTimeout,
   isUnreachable,
-  ShortWatchError,
+  MIN_WATCH_DURATION_MS,
+  RESUME,
+  sortWatchEnd,
   WatchEventError,
   type InformerStatus,
+  type WatchEnd,
 } from "./informer-status.ts";
 
-export { describeError, informersReadiness, type InformerStatus } from "./informer-status.ts";
+export {
+  describeError,
+  informersReadiness,
+  MIN_WATCH_DURATION_MS,
+  type InformerStatus,
+} from "./informer-status.ts";
 
 /** What an informer tells the outside about itself: events for handlers, state for metrics and probes. */
 export interface InformerHandlers<T> {
@@ -82,23 +91,6 @@ export interface WatchClient {
     done: (err: unknown) => void,
   ): Promise<AbortController>;
 }
-
-/**
- * A watch that ends sooner than this after it opened, without a single event, counts as a failure and is
- * retried with backoff (client-go's reflector uses the same 1 s rule). Something that closes watches at
- * once (a proxy, a load balancer, an overloaded server) then costs a few requests a minute, not a hot loop.
- * A watch that stays open this long marks the informer healthy again.
- */
-export const MIN_WATCH_DURATION_MS = 1_000;
-
-/** How one watch ended: resume at once, relist at once (410 Gone), or back off after a failure. */
-type WatchEnd =
-  | { readonly kind: "resume" }
-  | { readonly kind: "gone" }
-  | { readonly kind: "failed"; readonly error: unknown };
-
-const RESUME: WatchEnd = { kind: "resume" };
-const GONE: WatchEnd = { kind: "gone" };
 
 /** A failure as the informer keeps it: described once, and sorted by whether the server answered. */
 interface Failure {
@@ -308,19 +300,11 @@ export class Informer<T extends KubernetesObject> {
         stayedOpen?.cancel();
         this.abort = undefined;
         const lastedMs = clock.monotonic() - startedAt;
-        if (streamError !== undefined)
-          resolve(isGone(streamError) ? GONE : { kind: "failed", error: streamError });
-        else if (isGone(err)) resolve(GONE);
-        else if (err !== undefined && err !== null && !(opened && isTimeout(err)))
-          resolve({ kind: "failed", error: err });
-        else if (events === 0 && lastedMs < MIN_WATCH_DURATION_MS && !this.stopped)
-          resolve({
-            kind: "failed",
-            error: new ShortWatchError(
-              `watch ${this.o.path} ended ${Math.round(lastedMs)} ms after it started, without any event (closed by the server, a proxy or a load balancer)`,
-            ),
-          });
-        else resolve(RESUME);
+        resolve(
+          this.stopped
+            ? RESUME
+            : sortWatchEnd({ path: this.o.path, err, streamError, opened, events, lastedMs }),
+        );
       };
       this.watcher
         .watch(
@@ -357,6 +341,7 @@ export class Informer<T extends KubernetesObject> {
         .catch(end);
     });
   }
+
   private apply(type: string, obj: T): void {
     const rv = obj.metadata?.resourceVersion;
     switch (type) {
@@ -473,15 +458,6 @@ export class Informer<T extends KubernetesObject> {
         : `${this.o.name}: still failing since ${fields.since} after ${fields.failures} attempts: ${what} (${failure.text}); retrying`,
     );
   }
-}
-
-/** 93 s, 4 min 10 s, 2 h 5 min: a duration for log messages. */
-function formatDuration(ms: number): string {
-  const s = Math.round(ms / 1000);
-  if (s < 120) return `${s} s`;
-  const m = Math.floor(s / 60);
-  if (m < 120) return `${m} min ${s % 60} s`;
-  return `${Math.floor(m / 60)} h ${m % 60} min`;
 }
 
 /** The built-in index of objects by namespace, used by list(namespace). */

@@ -6,6 +6,7 @@ import {
   informersReadiness,
   isUnreachable,
   ShortWatchError,
+  sortWatchEnd,
   WatchEventError,
   type InformerStatus,
 } from "../../../src/informers/informer-status.ts";
@@ -102,4 +103,36 @@ describe("list/watch errors", () => {
     assert.equal(displayServer("https://10.0.0.1"), "https://10.0.0.1");
     assert.equal(displayServer("not a url"), "(unparsable server URL)");
   });
+});
+
+describe("sortWatchEnd", () => {
+  const timeout = new DOMException("watch: no data for 30000 ms", "TimeoutError");
+  const refused = Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" });
+  const gone = Object.assign(new Error("GET: HTTP 410"), { statusCode: 410 });
+  const base = { path: "/api/v1/namespaces", err: null, streamError: undefined, opened: true, events: 0 };
+  const cases: [string, Partial<Parameters<typeof sortWatchEnd>[0]> & { lastedMs: number }, string][] = [
+    ["a clean end after 1 s", { lastedMs: 1000 }, "resume"],
+    ["a clean end sooner, after events", { lastedMs: 5, events: 2 }, "resume"],
+    ["a clean end sooner, without events", { lastedMs: 5 }, "failed ShortWatchError"],
+    ["the no-data timeout of an open watch", { lastedMs: 30_000, err: timeout }, "resume"],
+    ["a timeout while opening", { lastedMs: 30_000, err: timeout, opened: false }, "failed TimeoutError"],
+    ["a refused connection", { lastedMs: 2, err: refused, opened: false }, "failed Error"],
+    ["410 as an answer", { lastedMs: 2, err: gone }, "gone"],
+    [
+      "an ERROR event with 410",
+      { lastedMs: 2, streamError: new WatchEventError("/x", { code: 410 }) },
+      "gone",
+    ],
+    [
+      "an ERROR event with 500, even after a clean end",
+      { lastedMs: 60_000, events: 9, streamError: new WatchEventError("/x", { code: 500 }) },
+      "failed WatchEventError",
+    ],
+  ];
+  for (const [what, input, expected] of cases) {
+    it(`${what}: ${expected}`, () => {
+      const end = sortWatchEnd({ ...base, ...input });
+      assert.equal(end.kind === "failed" ? `failed ${(end.error as Error).name}` : end.kind, expected);
+    });
+  }
 });
