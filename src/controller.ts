@@ -7,6 +7,7 @@ import { credentialSecretName } from "./ecr/credentials.ts";
 import { TokenCache } from "./ecr/token-cache.ts";
 import type { TokenProvider } from "./ecr/token-provider.ts";
 import { TokenReporter } from "./ecr/token-reporter.ts";
+import { informersReadiness } from "./informers/informer.ts";
 import { createSources, type Sources } from "./informers/sources.ts";
 import { EventRecorder } from "./kube/event-recorder.ts";
 import { OwnWrites } from "./kube/own-writes.ts";
@@ -250,15 +251,9 @@ export class Controller {
     return { ok: !this.stopped, detail: states.join(" ") };
   }
 
-  /** Ready once every informer has synced. */
+  /** Ready once every informer has synced, and while none is failing (the detail names server and since when). */
   readiness(): { ok: boolean; detail: string } {
-    const pending = this.sources
-      .all()
-      .filter((i) => !i.hasSynced())
-      .map((i) => i.name);
-    return pending.length === 0
-      ? { ok: true, detail: "all informers synced" }
-      : { ok: false, detail: `waiting for ${pending.join(", ")}` };
+    return informersReadiness(this.sources.all().map((i) => i.state()));
   }
 
   /**

@@ -125,7 +125,15 @@ async function main(): Promise<number> {
           ? own
           : { ok: own.ok && leader.ok, detail: `${own.detail}; ${leader.detail}` };
       },
-      readyz: () => controller.readiness(),
+      // An unreachable API server or a missing lease namespace fails /readyz, never /healthz: a restart
+      // fixes neither (README, "When the API server cannot be reached").
+      readyz: () => {
+        const own = controller.readiness();
+        const leader = elector?.readiness();
+        return leader === undefined
+          ? own
+          : { ok: own.ok && leader.ok, detail: `${own.detail}; ${leader.detail}` };
+      },
     });
   } catch (err) {
     logger.error({ err, port: config.port }, "cannot serve /metrics: is the port in use? (set -port)");

@@ -1,7 +1,29 @@
 import type { KubernetesObject } from "@kubernetes/client-node";
 import { backoffDelay, validateBackoff, type BackoffPolicy } from "../backoff.ts";
-import { sleep, type Clock } from "../clock.ts";
+import { sleep, type Clock, type TimerHandle } from "../clock.ts";
 import type { ListPage } from "../kube/rest.ts";
+import { Outage, type OutageReport } from "../outage.ts";
+import {
+  describeError,
+  displayServer,
+  formatDuration,
+  GONE,
+  isGone,
+  isUnreachable,
+  MIN_WATCH_DURATION_MS,
+  RESUME,
+  sortWatchEnd,
+  WatchEventError,
+  type InformerStatus,
+  type WatchEnd,
+} from "./informer-status.ts";
+
+export {
+  describeError,
+  informersReadiness,
+  MIN_WATCH_DURATION_MS,
+  type InformerStatus,
+} from "./informer-status.ts";
 
 /** What an informer tells the outside about itself: events for handlers, state for metrics and probes. */
 export interface InformerHandlers<T> {
@@ -20,6 +42,7 @@ export interface InformerObserver {
 
 export interface InformerLogger {
   warn(obj: object, msg: string): void;
+  info(obj: object, msg: string): void;
   debug(obj: object, msg: string): void;
 }
 
@@ -53,8 +76,14 @@ export interface InformerOptions<T extends KubernetesObject> {
   readonly watch: WatchClient;
 }
 
-/** client-node's Watch.watch contract: streams events to callback, calls done once when the watch ends. */
+/**
+ * client-node's Watch.watch contract: streams events to callback, calls done once when the watch ends.
+ * The promise resolves once the server answered (the stream is open); when opening fails, done is called
+ * before it settles.
+ */
 export interface WatchClient {
+  /** The API server's URL, named in logs and /readyz when it cannot be reached. */
+  readonly server?: string;
   watch(
     path: string,
     queryParams: Record<string, string | number | boolean | undefined>,
@@ -63,17 +92,19 @@ export interface WatchClient {
   ): Promise<AbortController>;
 }
 
-/** Error carried by a watch stream or the list call, with an HTTP status when there was one. */
-interface StatusError {
-  statusCode?: number;
-  code?: number;
-  name?: string;
+/** A failure as the informer keeps it: described once, and sorted by whether the server answered. */
+interface Failure {
+  readonly text: string;
+  readonly unreachable: boolean;
 }
 
 /**
  * A reflector + indexed store for one collection, client-go style: list, then watch from the list's
- * resourceVersion with bookmarks and a server-side timeout; 410 Gone relists; every other failure retries
- * with capped, jittered exponential backoff. It never stops on its own: only stop() ends it.
+ * resourceVersion with bookmarks and a server-side timeout; 410 Gone relists; every other failure (an HTTP
+ * error, no answer, a timeout, a non-410 ERROR event, a watch closed sooner than MIN_WATCH_DURATION_MS with
+ * no event) retries with capped, jittered exponential backoff, counts in watchError and makes the informer
+ * unhealthy. An outage is logged when it starts, at growing intervals while it lasts (src/outage.ts) and
+ * when it ends. It never stops on its own: only stop() ends it.
  */
 export class Informer<T extends KubernetesObject> {
   private readonly o: InformerOptions<T>;
@@ -81,10 +112,11 @@ export class Informer<T extends KubernetesObject> {
   private readonly indices = new Map<string, Map<string, Set<string>>>();
   private readonly indexers: Readonly<Record<string, (obj: T) => readonly string[]>>;
   private readonly watcher: WatchClient;
+  private readonly server: string | undefined;
   private resourceVersion = "";
   private hasSyncedOnce = false;
   private healthy = false;
-  private failures = 0;
+  private readonly outage: Outage<Failure>;
   private abort: AbortController | undefined;
   private stopped = false;
   /** Aborted by stop(): ends a backoff sleep at once. */
@@ -101,6 +133,8 @@ export class Informer<T extends KubernetesObject> {
     validateBackoff(`informer ${options.name}`, this.backoffPolicy);
     this.o = options;
     this.watcher = options.watch;
+    this.server = options.watch.server === undefined ? undefined : displayServer(options.watch.server);
+    this.outage = new Outage(options.clock);
     this.indexers = {
       [NAMESPACE_INDEX]: (obj) => [obj.metadata?.namespace ?? ""],
       ...(options.indexers ?? {}),
@@ -117,9 +151,27 @@ export class Informer<T extends KubernetesObject> {
     return this.hasSyncedOnce;
   }
 
-  /** True while the last list or watch succeeded; false while retrying after an error. */
+  /**
+   * True since the last successful list, watch event or watch that stayed open MIN_WATCH_DURATION_MS;
+   * false before the first list and from a failure until then.
+   */
   isHealthy(): boolean {
     return this.healthy;
+  }
+
+  /** Synced, healthy, and while failing since when, how often and why (for /readyz and logs). */
+  state(): InformerStatus {
+    const failure = this.outage.lastError;
+    return {
+      name: this.o.name,
+      synced: this.hasSyncedOnce,
+      healthy: this.healthy,
+      server: this.server,
+      failingSinceMs: this.outage.sinceMs,
+      failures: this.outage.failures,
+      lastError: failure?.text,
+      unreachable: failure?.unreachable ?? false,
+    };
   }
 
   /** The cached object, by namespace and name (namespace "" for cluster-scoped objects). Do not mutate it. */
@@ -164,24 +216,30 @@ export class Informer<T extends KubernetesObject> {
 
   private async run(): Promise<void> {
     while (!this.isStopped()) {
-      let err: unknown;
-      try {
-        if (this.resourceVersion === "") await this.relist();
-        if (this.isStopped()) break;
-        err = await this.watchOnce();
-      } catch (listErr) {
-        err = listErr;
-      }
+      const end = await this.listAndWatch();
       if (this.isStopped()) break;
-      // A clean end (the server's timeoutSeconds) or the client's inactivity timeout: resume from resourceVersion.
-      if (err === undefined || isTimeout(err)) continue;
-      if (isGone(err)) {
+      if (end.kind === "gone") {
         this.o.logger?.debug({ informer: this.o.name }, "resourceVersion too old (410 Gone): relisting");
         this.resourceVersion = "";
-        continue;
+      } else if (end.kind === "failed") {
+        await this.backoff(end.error);
       }
-      await this.backoff(err);
     }
+  }
+
+  /** Lists when there is no resourceVersion to resume from, then runs one watch. */
+  private async listAndWatch(): Promise<WatchEnd> {
+    if (this.resourceVersion === "") {
+      try {
+        await this.relist();
+      } catch (err) {
+        // An expired continue token is the server's 410: start the list over. Anything else, a timeout
+        // included, is a failure.
+        return isGone(err) ? GONE : { kind: "failed", error: err };
+      }
+      if (this.isStopped()) return RESUME;
+    }
+    return this.watchOnce();
   }
 
   private async relist(): Promise<void> {
@@ -212,9 +270,14 @@ export class Informer<T extends KubernetesObject> {
     this.o.observer?.relisted?.(this.o.name);
   }
 
-  /** Runs one watch until it ends; resolves with its error, or undefined when it ended cleanly. */
-  private watchOnce(): Promise<unknown> {
-    return new Promise<unknown>((resolve) => {
+  /**
+   * Runs one watch until it ends, and sorts how it ended. A clean end (the server's timeoutSeconds) or the
+   * client's no-data timeout after the watch opened resumes at once, unless it came sooner than
+   * MIN_WATCH_DURATION_MS after the start with no event: that, a timeout while opening, any other error and
+   * a non-410 ERROR event are failures; 410 (as an answer or an ERROR event) relists.
+   */
+  private watchOnce(): Promise<WatchEnd> {
+    return new Promise<WatchEnd>((resolve) => {
       const timeoutSeconds = 300 + Math.floor((this.o.random ?? Math.random)() * 300);
       const params: Record<string, string | boolean | number> = {
         resourceVersion: this.resourceVersion,
@@ -223,30 +286,59 @@ export class Informer<T extends KubernetesObject> {
       };
       if (this.o.labelSelector !== undefined) params.labelSelector = this.o.labelSelector;
       if (this.o.fieldSelector !== undefined) params.fieldSelector = this.o.fieldSelector;
-      let goneInStream = false;
+      const clock = this.o.clock;
+      const startedAt = clock.monotonic();
+      let events = 0;
+      let opened = false;
+      let ended = false;
+      let streamError: unknown;
+      let controller: AbortController | undefined;
+      let stayedOpen: TimerHandle | undefined;
+      const end = (err: unknown): void => {
+        if (ended) return;
+        ended = true;
+        stayedOpen?.cancel();
+        this.abort = undefined;
+        const lastedMs = clock.monotonic() - startedAt;
+        resolve(
+          this.stopped
+            ? RESUME
+            : sortWatchEnd({ path: this.o.path, err, streamError, opened, events, lastedMs }),
+        );
+      };
       this.watcher
         .watch(
           this.o.path,
           params,
           (type: string, apiObj: unknown) => {
-            const obj = apiObj as T & { code?: number };
+            if (ended) return;
+            opened = true;
             if (type === "ERROR") {
-              if (obj.code === 410) goneInStream = true;
+              // The server ends the watch after an ERROR event; end it here too, in case it does not.
+              streamError ??= new WatchEventError(this.o.path, apiObj);
+              controller?.abort();
               return;
             }
+            events++;
             this.markHealthy();
-            this.apply(type, obj);
+            this.apply(type, apiObj as T);
           },
-          (err: unknown) => {
-            this.abort = undefined;
-            resolve(goneInStream ? { statusCode: 410 } : (err ?? undefined));
-          },
+          end,
         )
-        .then((controller) => {
-          this.abort = controller;
-          if (this.stopped) controller.abort();
+        .then((c) => {
+          if (ended) return; // opening failed: done came first
+          opened = true;
+          controller = c;
+          this.abort = c;
+          if (this.stopped || streamError !== undefined) {
+            c.abort();
+            return;
+          }
+          stayedOpen = clock.setTimeout(() => {
+            if (!ended) this.markHealthy();
+          }, MIN_WATCH_DURATION_MS);
         })
-        .catch(resolve);
+        .catch(end);
     });
   }
 
@@ -312,21 +404,59 @@ export class Informer<T extends KubernetesObject> {
     }
   }
 
+  /** A list, an event or a watch that stayed open: healthy again, and an ongoing outage ends (logged). */
   private markHealthy(): void {
     this.healthy = true;
-    this.failures = 0;
+    const ended = this.outage.recover();
+    if (ended === undefined) return;
+    this.o.logger?.info(
+      {
+        informer: this.o.name,
+        server: this.server,
+        since: new Date(ended.sinceMs).toISOString(),
+        downForMs: Math.round(ended.downForMs),
+        failures: ended.failures,
+      },
+      `${this.o.name}: list/watch works again after ${formatDuration(ended.downForMs)} (${ended.failures} failed attempts)`,
+    );
   }
 
+  /** Counts and (when due) logs a failure, then sleeps the capped, jittered backoff for it. */
   private async backoff(err: unknown): Promise<void> {
     this.healthy = false;
-    const delay = backoffDelay(this.backoffPolicy, this.failures, this.o.random);
-    this.failures++;
+    const delay = backoffDelay(this.backoffPolicy, this.outage.failures, this.o.random);
+    const failure: Failure = { text: describeError(err), unreachable: isUnreachable(err) };
+    const report = this.outage.fail(failure);
     this.o.observer?.watchError?.(this.o.name, err, delay);
-    this.o.logger?.warn(
-      { informer: this.o.name, err: describeError(err), retryInMs: delay },
-      "list/watch failed; retrying",
-    );
+    this.logFailure(report, failure, delay);
     await sleep(this.o.clock, delay, this.stopping.signal);
+  }
+
+  /** The first failure of an outage and due reminders at warn, every other retry at debug. */
+  private logFailure(report: OutageReport, failure: Failure, retryInMs: number): void {
+    const fields = {
+      informer: this.o.name,
+      server: this.server,
+      err: failure.text,
+      unreachable: failure.unreachable,
+      since: new Date(this.outage.sinceMs ?? 0).toISOString(),
+      failures: this.outage.failures,
+      retryInMs,
+    };
+    const server = this.server ?? "(unknown)";
+    if (report === undefined) {
+      this.o.logger?.debug(fields, "list/watch failed; retrying");
+      return;
+    }
+    const what = failure.unreachable
+      ? `cannot reach the API server ${server}`
+      : `list/watch failing on API server ${server}`;
+    this.o.logger?.warn(
+      fields,
+      report === "started"
+        ? `${this.o.name}: ${what} (${failure.text}); retrying with backoff, logging again at growing intervals while it lasts`
+        : `${this.o.name}: still failing since ${fields.since} after ${fields.failures} attempts: ${what} (${failure.text}); retrying`,
+    );
   }
 }
 
@@ -339,22 +469,4 @@ function keyOf(namespace: string, name: string): string {
 
 function keyOfObject(obj: KubernetesObject): string {
   return keyOf(obj.metadata?.namespace ?? "", obj.metadata?.name ?? "");
-}
-
-function isGone(err: unknown): boolean {
-  const e = err as StatusError | undefined;
-  return e?.statusCode === 410 || e?.code === 410;
-}
-
-function isTimeout(err: unknown): boolean {
-  return (err as StatusError | undefined)?.name === "TimeoutError";
-}
-
-/** A short, secret-free description of a list/watch error for logs. */
-export function describeError(err: unknown): string {
-  if (err instanceof Error) {
-    const status = (err as StatusError).statusCode ?? (err as StatusError).code;
-    return status === undefined ? `${err.name}: ${err.message}` : `HTTP ${status}: ${err.message}`;
-  }
-  return String(err);
 }

@@ -55,7 +55,8 @@ export interface ListPage<T> {
  */
 export class RestClient {
   private readonly kubeConfig: KubeConfig;
-  private readonly server: string;
+  /** The API server's URL from the kubeconfig, without a trailing slash. */
+  readonly server: string;
   private readonly timeoutMs: number;
   private readonly watchIdleMs: number;
   /** Authentication applied recently: headers and connection pool, reused for AUTH_REUSE_MS. */

@@ -9,6 +9,7 @@ export {
 export { LeaseLock, type LeaseApi, type LeaseLockOptions } from "./lease-lock.ts";
 export {
   LockConflictError,
+  LockNamespaceNotFoundError,
   type CallBounds,
   type LeaderElectionRecord,
   type LeaderLock,

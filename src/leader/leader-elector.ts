@@ -1,7 +1,9 @@
 import { pino, type Logger } from "pino";
 import { realClock, sleep, type Clock } from "../clock.ts";
+import { Outage } from "../outage.ts";
 import {
   LockConflictError,
+  LockNamespaceNotFoundError,
   type CallBounds,
   type LeaderElectionRecord,
   type LeaderLock,
@@ -83,6 +85,8 @@ export class LeaderElector {
   private leading = false;
   private lastRenew: number | undefined;
   private started = false;
+  /** Rounds failing in a row (the API server unreachable, the lease namespace missing, RBAC...). */
+  private readonly failing: Outage;
 
   /** Throws a RangeError naming every invalid option. */
   constructor(options: LeaderElectorOptions) {
@@ -104,6 +108,7 @@ export class LeaderElector {
     this.clock = options.clock ?? realClock;
     this.random = options.random ?? Math.random;
     this.metrics = options.metrics?.forElection(options.name) ?? noopElectionMetrics;
+    this.failing = new Outage(this.clock);
     this.log = (options.logger ?? pino({ enabled: false })).child({
       component: "leader-election",
       lock: options.lock.describe(),
@@ -140,6 +145,31 @@ export class LeaderElector {
     return sinceMs > limitMs
       ? { ok: false, detail: `leading ${this.name} but not renewed for ${sinceMs} ms (limit ${limitMs} ms)` }
       : { ok: true, detail: `leading ${this.name}; renewed ${sinceMs} ms ago` };
+  }
+
+  /**
+   * For /readyz: not ready while rounds keep failing, for whatever reason: a replica that cannot take part
+   * in the election never works. The detail says why and since when; a missing lease namespace comes with
+   * the fix.
+   */
+  readiness(): LeaderHealth {
+    const err = this.failing.lastError;
+    if (err === undefined) {
+      return {
+        ok: true,
+        detail: this.leading
+          ? `leading ${this.name}`
+          : `standby for ${this.name}; leader is ${this.getLeader() ?? "unknown"}`,
+      };
+    }
+    const since = new Date(this.failing.sinceMs ?? 0).toISOString();
+    if (err instanceof LockNamespaceNotFoundError) {
+      return { ok: false, detail: `${missingNamespace(err, this.lock.describe())} (since ${since})` };
+    }
+    return {
+      ok: false,
+      detail: `leader election for ${this.lock.describe()} failing since ${since} (${this.failing.failures} attempts): ${errorText(err)}`,
+    };
   }
 
   /**
@@ -205,6 +235,46 @@ export class LeaderElector {
     }
   }
 
+  /** A round got its answer (won, lost or conflicted): an ongoing run of failures ends, and says so. */
+  private roundAnswered(): void {
+    const ended = this.failing.recover();
+    if (ended === undefined) return;
+    this.log.info(
+      {
+        since: new Date(ended.sinceMs).toISOString(),
+        downForMs: Math.round(ended.downForMs),
+        failures: ended.failures,
+      },
+      `leader election rounds work again after ${Math.round(ended.downForMs / 1000)} s (${ended.failures} failed attempts)`,
+    );
+  }
+
+  /**
+   * A round failed. Rounds go on every retryPeriod, but the log hears of it when the failures start and
+   * then at growing intervals (src/outage.ts), not once per round; a missing lease namespace is an error
+   * naming the fix.
+   */
+  private roundFailed(err: unknown): void {
+    const report = this.failing.fail(err);
+    const fields = {
+      err,
+      since: new Date(this.failing.sinceMs ?? 0).toISOString(),
+      failures: this.failing.failures,
+    };
+    if (report === undefined) {
+      this.log.debug(fields, "leader election round failed");
+    } else if (err instanceof LockNamespaceNotFoundError) {
+      this.log.error({ ...fields, namespace: err.namespace }, missingNamespace(err, this.lock.describe()));
+    } else {
+      this.log.warn(
+        fields,
+        report === "started"
+          ? "leader election round failed; retrying every retry period, logging again at growing intervals while it lasts"
+          : `leader election rounds still failing since ${fields.since} (${fields.failures} attempts)`,
+      );
+    }
+  }
+
   /** One tryAcquireOrRenew bounded by timeoutMs and signal; any failure is a failed round. */
   private async attempt(remainingMs: number, signal: AbortSignal): Promise<boolean> {
     // Monotonic times are fractional; AbortSignal.timeout (in LeaseLock) takes whole milliseconds only.
@@ -220,11 +290,16 @@ export class LeaderElector {
         signal: AbortSignal.any([signal, deadline.signal]),
       });
       if (ok) this.lastRenew = started;
+      this.roundAnswered();
       return ok;
     } catch (err) {
       if (signal.aborted) return false;
-      if (err instanceof LockConflictError) this.log.debug({ err }, "lease changed meanwhile; retrying");
-      else this.log.warn({ err }, "leader election round failed");
+      if (err instanceof LockConflictError) {
+        this.log.debug({ err }, "lease changed meanwhile; retrying");
+        this.roundAnswered();
+      } else {
+        this.roundFailed(err);
+      }
       return false;
     } finally {
       timer.cancel();
@@ -342,4 +417,14 @@ export class LeaderElector {
       return Promise.resolve();
     }
   }
+}
+
+/** What to do about a lease namespace that does not exist, in one sentence for logs and /readyz. */
+function missingNamespace(err: LockNamespaceNotFoundError, lock: string): string {
+  const ns = err.namespace;
+  return `cannot take part in leader election: namespace ${ns} for ${lock} does not exist; create it (kubectl create namespace ${ns}) or set -leader-election-namespace to an existing namespace`;
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }

@@ -8,9 +8,10 @@ import {
   type V1Lease,
   type V1LeaseSpec,
 } from "@kubernetes/client-node";
-import { callOptions, describeApiError, statusOf } from "../kube/api.ts";
+import { callOptions, describeApiError, statusBody, statusOf } from "../kube/api.ts";
 import {
   LockConflictError,
+  LockNamespaceNotFoundError,
   type CallBounds,
   type LeaderElectionRecord,
   type LeaderLock,
@@ -86,6 +87,13 @@ export class LeaseLock implements LeaderLock {
         await this.api.createNamespacedLease({ namespace: this.namespace, body }, leaseCallOptions(bounds)),
       );
     } catch (err) {
+      if (isNamespaceNotFound(err, this.namespace)) {
+        throw new LockNamespaceNotFoundError(
+          this.namespace,
+          `creating ${this.describe()}: namespace ${this.namespace} does not exist (${describeApiError(err)})`,
+          { cause: err },
+        );
+      }
       throw this.failure("creating", err);
     }
   }
@@ -112,11 +120,30 @@ export class LeaseLock implements LeaderLock {
   }
 
   private failure(doing: string, err: unknown): Error {
-    const message = `${doing} ${this.describe()}: ${describeApiError(err)}`;
+    const message = `${doing} ${this.describe()}: ${describeApiError(err)}${networkCause(err)}`;
     return statusOf(err) === 409
       ? new LockConflictError(message, { cause: err })
       : new Error(message, { cause: err });
   }
+}
+
+/** A create's 404 about the namespace itself (details.kind "namespaces"), not about the API group. */
+function isNamespaceNotFound(err: unknown, namespace: string): boolean {
+  if (statusOf(err) !== 404) return false;
+  const details = (statusBody(err) as { details?: { kind?: string; name?: string } }).details;
+  return details?.kind === "namespaces" && (details.name === undefined || details.name === namespace);
+}
+
+/**
+ * " (connect ECONNREFUSED 127.0.0.1:6443)": what fetch's bare "fetch failed" hides in its cause, so a log
+ * says why the API server could not be reached. Empty for errors with an HTTP status.
+ */
+function networkCause(err: unknown): string {
+  if (statusOf(err) !== undefined) return "";
+  let cause = err instanceof Error ? err.cause : undefined;
+  let text = "";
+  for (let depth = 0; cause instanceof Error && depth < 3; depth++, cause = cause.cause) text = cause.message;
+  return text === "" ? "" : ` (${text})`;
 }
 
 /**

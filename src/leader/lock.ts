@@ -55,3 +55,17 @@ export class LockConflictError extends Error {
     this.name = "LockConflictError";
   }
 }
+
+/**
+ * The lock cannot be created because the namespace meant to hold it does not exist (a Lease create answered
+ * 404 for its namespace). Rounds keep failing until someone creates the namespace or points the lock elsewhere.
+ */
+export class LockNamespaceNotFoundError extends Error {
+  readonly namespace: string;
+
+  constructor(namespace: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "LockNamespaceNotFoundError";
+    this.namespace = namespace;
+  }
+}

@@ -372,6 +372,8 @@ export interface StartControllerOptions {
   env?: Record<string, string>;
   /** Deadline for the port line and /readyz (default 30 s). */
   readyTimeoutMs?: number;
+  /** Resolve once the port is logged, without waiting for /readyz 200 (for a controller meant not to be ready). */
+  skipReadyWait?: boolean;
 }
 
 export interface ControllerProcess {
@@ -413,10 +415,13 @@ function exitCodeOf(code: number | null, signal: NodeJS.Signals | null): number 
 /**
  * Starts `node dist/main.js -config-file-path $KUBECONFIG -port 0 -logging-verbosity-level 6
  * -ecr-endpoint <endpoint> [-host-namespace <ns>] <extraArgs>`, and resolves once it logged its port and
- * /readyz answers 200. Rejects (and kills it) if it exits or is not ready in time.
+ * /readyz answers 200 (unless skipReadyWait). Rejects (and kills it) if it exits or is not ready in time.
+ * The host namespace is created first when missing: it holds the leader election Lease by default, and
+ * without it eatr is not ready (as deployed, eatr's own namespace always exists).
  */
 export async function startController(options: StartControllerOptions): Promise<ControllerProcess> {
   if (!existsSync(MAIN_JS)) throw new Error(`${MAIN_JS} does not exist: run npm run build first`);
+  if (options.hostNamespace !== undefined) await createNamespace(kube().core, options.hostNamespace);
   const args = [
     MAIN_JS,
     "-config-file-path",
@@ -479,15 +484,16 @@ export async function startController(options: StartControllerOptions): Promise<
       ),
     ]);
     const base = `http://127.0.0.1:${port}`;
-    await waitFor(
-      async () => {
-        if (child.exitCode !== null || child.signalCode !== null) throw new Error("controller exited");
-        const res = await fetch(`${base}/readyz`);
-        await res.text();
-        return res.status === 200;
-      },
-      { timeoutMs, message: "controller /readyz 200" },
-    );
+    if (options.skipReadyWait !== true)
+      await waitFor(
+        async () => {
+          if (child.exitCode !== null || child.signalCode !== null) throw new Error("controller exited");
+          const res = await fetch(`${base}/readyz`);
+          await res.text();
+          return res.status === 200;
+        },
+        { timeoutMs, message: "controller /readyz 200" },
+      );
   } catch (e) {
     child.kill("SIGKILL");
     throw new Error(`${errorText(e)}\nstdout:\n${out.slice(-20).join("\n")}\nstderr:\n${err.join("\n")}`, {

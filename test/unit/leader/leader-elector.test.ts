@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { hostname } from "node:os";
 import { describe, it } from "node:test";
+import { pino } from "pino";
 import type { Clock } from "../../../src/clock.ts";
 import { defaultIdentity } from "../../../src/leader/identity.ts";
 import { LeaderElector, type LeaderElectorOptions } from "../../../src/leader/leader-elector.ts";
@@ -482,6 +483,97 @@ void describe("LeaderElector", () => {
         detail: "leading eatr but not renewed for 15100 ms (limit 15000 ms)",
       });
       assert.equal(a.elector.healthCheck(5000).ok, true);
+    });
+  });
+
+  void describe("failing rounds", () => {
+    /** A debug-level pino logger keeping every line, parsed. */
+    function capture(): { logger: LeaderElectorOptions["logger"]; lines: Record<string, unknown>[] } {
+      const lines: Record<string, unknown>[] = [];
+      const logger = pino(
+        { level: "debug" },
+        {
+          write: (line: string) => {
+            lines.push(JSON.parse(line) as Record<string, unknown>);
+          },
+        },
+      );
+      return { logger, lines };
+    }
+    const at = (lines: Record<string, unknown>[], level: number) => lines.filter((l) => l.level === level);
+    const WARN = 40;
+    const ERROR = 50;
+
+    void it("says a missing lease namespace loudly with the fix, at growing intervals, in readiness too, until it exists", async () => {
+      const w = new World();
+      const { logger, lines } = capture();
+      const c = w.candidate("a", { logger });
+      c.lock.failAlways("create", "no-namespace");
+      const since = new Date(w.clock.now()).toISOString();
+      const a = await w.campaign(c);
+      await w.advance(300_000);
+      assert.equal(a.elector.isLeader(), false);
+      assert.equal(c.lock.count("create"), 151, "a round every retryPeriod all along");
+      const errors = at(lines, ERROR);
+      // At 0 s, then 30 s, 60 s and 120 s apart (0, 30, 90, 210 s): not once per round (151).
+      assert.deepEqual(
+        errors.map((l) => l.failures),
+        [1, 16, 46, 106],
+      );
+      assert.equal(
+        errors[0]?.msg,
+        "cannot take part in leader election: namespace test for lease test/eatr does not exist; create it (kubectl create namespace test) or set -leader-election-namespace to an existing namespace",
+      );
+      assert.equal(errors[0]?.namespace, "test");
+      assert.equal(at(lines, WARN).length, 0);
+      assert.deepEqual(a.elector.readiness(), {
+        ok: false,
+        detail: `cannot take part in leader election: namespace test for lease test/eatr does not exist; create it (kubectl create namespace test) or set -leader-election-namespace to an existing namespace (since ${since})`,
+      });
+      assert.equal(a.elector.healthCheck(0).ok, true, "a restart would not help: /healthz stays ok");
+      c.lock.heal(); // someone created the namespace
+      await w.advance(2000);
+      assert.equal(a.elector.isLeader(), true);
+      assert.deepEqual(a.elector.readiness(), { ok: true, detail: "leading eatr" });
+      const recovered = lines.filter((l) => String(l.msg).startsWith("leader election rounds work again"));
+      assert.equal(recovered.length, 1);
+      assert.equal(recovered[0]?.msg, "leader election rounds work again after 302 s (151 failed attempts)");
+    });
+
+    void it("warns when rounds start failing and at growing intervals, and is not ready meanwhile", async () => {
+      const w = new World();
+      const { logger, lines } = capture();
+      const c = w.candidate("a", { logger });
+      c.lock.failAlways("get", "error");
+      const a = await w.campaign(c);
+      await w.advance(120_000);
+      assert.equal(c.lock.count("get"), 61);
+      assert.deepEqual(
+        at(lines, WARN).map((l) => l.msg),
+        [
+          "leader election round failed; retrying every retry period, logging again at growing intervals while it lasts",
+          `leader election rounds still failing since ${new Date(w.clock.now() - 120_000).toISOString()} (16 attempts)`,
+          `leader election rounds still failing since ${new Date(w.clock.now() - 120_000).toISOString()} (46 attempts)`,
+        ],
+      );
+      assert.equal(at(lines, 20).length, 58, "the other rounds at debug level");
+      const ready = a.elector.readiness();
+      assert.equal(ready.ok, false);
+      assert.match(
+        ready.detail,
+        /^leader election for lease test\/eatr failing since \S+ \(61 attempts\): get: HTTP 500/,
+      );
+    });
+
+    void it("is ready on standby and while leading", async () => {
+      const w = new World();
+      w.store.put(w.record("b"));
+      const a = await w.campaign(w.candidate("a"));
+      assert.deepEqual(a.elector.readiness(), { ok: true, detail: "standby for eatr; leader is b" });
+      // A conflict is an answer: it starts no outage.
+      a.lock.failNext("get", "conflict");
+      await w.advance(2000);
+      assert.equal(a.elector.readiness().ok, true);
     });
   });
 

@@ -8,7 +8,11 @@ import {
   type V1Lease,
 } from "@kubernetes/client-node";
 import { LeaseLock, type LeaseApi } from "../../../src/leader/lease-lock.ts";
-import { LockConflictError, type LeaderElectionRecord } from "../../../src/leader/lock.ts";
+import {
+  LockConflictError,
+  LockNamespaceNotFoundError,
+  type LeaderElectionRecord,
+} from "../../../src/leader/lock.ts";
 
 const T0 = new Date("2026-03-01T10:00:00.123Z");
 const T1 = new Date("2026-03-01T10:00:05.456Z");
@@ -178,6 +182,48 @@ void describe("LeaseLock", () => {
       return true;
     });
     await assert.rejects(lock.get(bounds), /^Error: reading lease ci-cd\/eatr: HTTP 500/);
+  });
+
+  void it("tells a create into a namespace that does not exist apart from other 404s", async () => {
+    const notFound = (kind: string, name: string) =>
+      new ApiException(
+        404,
+        "error",
+        JSON.stringify({
+          reason: "NotFound",
+          message: `${kind} "${name}" not found`,
+          details: { name, kind },
+        }),
+        {},
+      );
+    const { api } = fakeApi({ createNamespacedLease: [notFound("namespaces", "ci-cd"), apiError(404)] });
+    const lock = new LeaseLock({ api, namespace: "ci-cd", name: "eatr" });
+    await assert.rejects(lock.create(RECORD, bounds), (err: unknown) => {
+      assert.ok(err instanceof LockNamespaceNotFoundError);
+      assert.equal(err.namespace, "ci-cd");
+      assert.equal(
+        err.message,
+        'creating lease ci-cd/eatr: namespace ci-cd does not exist (HTTP 404 NotFound: namespaces "ci-cd" not found)',
+      );
+      assert.ok(err.cause instanceof ApiException);
+      return true;
+    });
+    await assert.rejects(lock.create(RECORD, bounds), (err: unknown) => {
+      assert.ok(err instanceof Error && !(err instanceof LockNamespaceNotFoundError));
+      return true;
+    });
+  });
+
+  void it("says why the API server could not be reached, which fetch hides in its cause", async () => {
+    const refused = new TypeError("fetch failed", {
+      cause: Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:6443"), { code: "ECONNREFUSED" }),
+    });
+    const { api } = fakeApi({ readNamespacedLease: [refused] });
+    const lock = new LeaseLock({ api, namespace: "ci-cd", name: "eatr" });
+    await assert.rejects(
+      lock.get(bounds),
+      /^Error: reading lease ci-cd\/eatr: TypeError: fetch failed \(connect ECONNREFUSED 127\.0\.0\.1:6443\)$/,
+    );
   });
 
   void it("aborts a call when the bounds' signal aborts, as well as on its timeout", async () => {

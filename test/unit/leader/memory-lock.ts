@@ -1,5 +1,6 @@
 import {
   LockConflictError,
+  LockNamespaceNotFoundError,
   type CallBounds,
   type LeaderElectionRecord,
   type LeaderLock,
@@ -10,9 +11,10 @@ type Op = "get" | "create" | "update";
 
 /**
  * How a call fails: "error" rejects with an API-like error, "conflict" with LockConflictError, "hang" never
- * answers until its bounds' signal aborts, "hang-ignoring-signal" never answers at all.
+ * answers until its bounds' signal aborts, "hang-ignoring-signal" never answers at all, "no-namespace" with
+ * LockNamespaceNotFoundError (a create into a namespace that does not exist).
  */
-export type Fault = "error" | "conflict" | "hang" | "hang-ignoring-signal";
+export type Fault = "error" | "conflict" | "hang" | "hang-ignoring-signal" | "no-namespace";
 
 interface Stored {
   readonly record: LeaderElectionRecord;
@@ -153,6 +155,8 @@ export class MemoryLock implements LeaderLock {
         throw Object.assign(new Error(`${op}: HTTP 500 InternalError`), { code: 500 });
       case "conflict":
         throw new LockConflictError(`${op}: HTTP 409 Conflict`);
+      case "no-namespace":
+        throw new LockNamespaceNotFoundError("test", `${op}: namespace test does not exist`);
       case "hang":
         return new Promise<T>((_, reject) => {
           const { signal } = bounds;

@@ -1,0 +1,154 @@
+/**
+ * A plain-HTTP reverse proxy on 127.0.0.1 in front of the test kube-apiserver, playing a proxy or load
+ * balancer that cuts long-lived connections: every request is forwarded (authenticated upstream with the
+ * admin kubeconfig's client certificate), but a watch is answered and closed as soon as the API server
+ * answers it: the client sees 200, no event, and the connection closing. `passWatches()` lets watches
+ * through from then on. The proxy counts requests, watches and connections.
+ *
+ * eatr talks to it with `kubeconfig()`: http://127.0.0.1:<port>, no credentials. Close it with close(); it
+ * goes with the test process anyway.
+ */
+import { writeFile } from "node:fs/promises";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { request, type RequestOptions } from "node:https";
+import type { AddressInfo, Socket } from "node:net";
+import { join } from "node:path";
+import { KubeConfig } from "@kubernetes/client-node";
+
+export interface WatchClosingProxy {
+  readonly port: number;
+  /** Requests received (lists, watches, writes). */
+  requests(): number;
+  /** Watch requests received. */
+  watches(): number;
+  /** TCP connections accepted. */
+  connections(): number;
+  /** From now on, watches are forwarded like any other request. */
+  passWatches(): void;
+  /** Writes a kubeconfig for this proxy into dir; returns its path. */
+  kubeconfig(dir: string): Promise<string>;
+  close(): Promise<void>;
+}
+
+const HOP_BY_HOP = new Set(["connection", "keep-alive", "transfer-encoding", "upgrade", "host"]);
+
+/** Starts the proxy in front of the API server of the admin kubeconfig at kubeconfigPath. */
+export async function startWatchClosingProxy(kubeconfigPath: string): Promise<WatchClosingProxy> {
+  const kc = new KubeConfig();
+  kc.loadFromFile(kubeconfigPath);
+  const server = kc.getCurrentCluster()?.server;
+  if (server === undefined) throw new Error(`${kubeconfigPath} has no current cluster`);
+  const upstream = new URL(server);
+  const tls: RequestOptions = {};
+  await kc.applyToHTTPSOptions(tls);
+
+  let requests = 0;
+  let watches = 0;
+  let connections = 0;
+  let closeWatches = true;
+  const sockets = new Set<Socket>();
+
+  const handle = (req: IncomingMessage, res: ServerResponse): void => {
+    requests++;
+    const url = new URL(req.url ?? "/", "http://proxy");
+    const watch = ["true", "1"].includes(url.searchParams.get("watch") ?? "");
+    if (watch) watches++;
+    const headers: Record<string, string | string[]> = {};
+    for (const [k, v] of Object.entries(req.headers)) {
+      if (v !== undefined && !HOP_BY_HOP.has(k)) headers[k] = v;
+    }
+    const out = request(
+      {
+        ...tls,
+        protocol: upstream.protocol,
+        hostname: upstream.hostname,
+        port: upstream.port,
+        method: req.method,
+        path: req.url,
+        headers,
+        agent: false,
+      },
+      (answer) => {
+        const answerHeaders: Record<string, string | string[]> = {};
+        for (const [k, v] of Object.entries(answer.headers)) {
+          if (v !== undefined && !HOP_BY_HOP.has(k)) answerHeaders[k] = v;
+        }
+        res.writeHead(answer.statusCode ?? 502, answerHeaders);
+        if (watch && closeWatches) {
+          // Answered, then cut: no event reaches the client.
+          answer.destroy();
+          out.destroy();
+          res.end(() => req.socket.destroy());
+          return;
+        }
+        // Headers at once, as the API server sends them: a quiet watch has no body for a while.
+        res.flushHeaders();
+        answer.pipe(res);
+      },
+    );
+    out.on("error", () => {
+      if (!res.headersSent) res.writeHead(502);
+      res.end();
+    });
+    res.on("close", () => out.destroy());
+    req.pipe(out);
+  };
+
+  const http: Server = createServer(handle);
+  http.on("connection", (socket: Socket) => {
+    connections++;
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+    socket.on("error", () => undefined);
+  });
+  await new Promise<void>((resolve, reject) => {
+    http.once("error", reject);
+    http.listen(0, "127.0.0.1", () => {
+      http.off("error", reject);
+      resolve();
+    });
+  });
+  const port = (http.address() as AddressInfo).port;
+
+  return {
+    port,
+    requests: () => requests,
+    watches: () => watches,
+    connections: () => connections,
+    passWatches: () => {
+      closeWatches = false;
+    },
+    kubeconfig: async (dir) => {
+      const path = join(dir, `kubeconfig-watch-closing-proxy-${port}.yaml`);
+      await writeFile(
+        path,
+        [
+          "apiVersion: v1",
+          "kind: Config",
+          "clusters:",
+          "  - name: proxy",
+          // client-node refuses plain HTTP unless TLS verification is off (there is no TLS to verify).
+          `    cluster: { server: "http://127.0.0.1:${port}", insecure-skip-tls-verify: true }`,
+          "users:",
+          "  - name: anonymous",
+          "    user: {}",
+          "contexts:",
+          "  - name: proxy",
+          "    context: { cluster: proxy, user: anonymous }",
+          "current-context: proxy",
+          "",
+        ].join("\n"),
+        { mode: 0o600 },
+      );
+      return path;
+    },
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => {
+        http.close(() => {
+          resolve();
+        });
+      });
+    },
+  };
+}
