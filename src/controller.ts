@@ -112,7 +112,6 @@ export class Controller {
       clock: this.clock,
       renewalIntervalMs: options.renewalIntervalMs,
       safetyMarginMs: options.tokenSafetyMarginMs,
-      minRefreshIntervalMs: Math.min(30_000, options.renewalIntervalMs),
       onRefreshDue: (registry) => {
         if (this.sources.namespacesUsing(registry).length > 0) {
           this.enqueueUsersOf(registry);

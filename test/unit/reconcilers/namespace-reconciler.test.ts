@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { V1Namespace, V1ObjectReference, V1Secret } from "@kubernetes/client-node";
-import { TokenCache } from "../../../src/ecr/token-cache.ts";
+import { TokenCache, TokenPendingError, type CachedToken } from "../../../src/ecr/token-cache.ts";
 import type { AuthorizationToken, TokenProvider, TokenRequest } from "../../../src/ecr/token-provider.ts";
 import { NamespaceReconciler, ReconcileError } from "../../../src/reconcilers/namespace-reconciler.ts";
 import { MANAGED_BY_LABEL } from "../../../src/reconcilers/pull-secret.ts";
@@ -22,6 +22,23 @@ class Provider implements TokenProvider {
       authorizationToken: b64(`AWS:pw-${this.calls.length}`),
       expiresAtMs: Date.UTC(2026, 0, 1, 12),
     });
+  }
+}
+
+/**
+ * A real TokenCache whose get() waits out TokenPendingError (the provider here settles on the next turn),
+ * standing in for the controller's re-queue on onSettled: these tests are about the reconciler.
+ */
+class SettlingTokenCache extends TokenCache {
+  override async get(...args: Parameters<TokenCache["get"]>): Promise<CachedToken> {
+    for (;;) {
+      try {
+        return await super.get(...args);
+      } catch (err) {
+        if (!(err instanceof TokenPendingError)) throw err;
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+    }
   }
 }
 
@@ -68,7 +85,7 @@ function setup() {
   const events: { obj: V1ObjectReference; reason: string; message: string }[] = [];
   const logs: string[] = [];
   const log = (obj: object, msg: string) => logs.push(`${msg} ${JSON.stringify(obj)}`);
-  const tokens = new TokenCache({
+  const tokens = new SettlingTokenCache({
     provider,
     clock,
     renewalIntervalMs: 6 * 3_600_000,
