@@ -73,7 +73,7 @@ export const OPTION_SPECS: { readonly [K in OptionKey]: OptionSpec<Settings[K]> 
     env: "EATR_TOKEN_SAFETY_MARGIN",
     default: "1h",
     format: safetyMargin,
-    doc: "Refresh a token when less than this remains before it expires; less than 12h (ECR tokens live 12 h).",
+    doc: "Refresh a token when less than this remains before it expires; below 12h, an ECR token's life.",
   },
   awsCredentialsSecretPrefix: {
     flag: "aws-credentials-secret-prefix",
