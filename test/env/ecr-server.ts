@@ -55,6 +55,8 @@ export type EcrFailure =
   | "disconnect";
 
 export type EcrOutcome =
+  /** not answered yet (waiting out the latency) */
+  | "pending"
   | "ok"
   | EcrFailure
   | "missing-authentication"
@@ -74,7 +76,7 @@ export interface EcrCall {
   region: string | undefined;
   target: string | undefined;
   outcome: EcrOutcome;
-  /** HTTP status answered (0 for "disconnect"). */
+  /** HTTP status answered (0 while pending and for "disconnect"). */
   status: number;
 }
 
@@ -416,17 +418,18 @@ export class EcrServer {
     const at = this.now();
     const body = await readBody(req);
     this.total++;
+    const keyId = accessKeyIdOf(req);
     const call: EcrCall = {
       at,
-      accessKeyId: undefined,
+      // Named at once (checked after the latency), so a call that is still waiting shows whose it is.
+      accessKeyId: keyId,
       region: undefined,
       target: header(req, "x-amz-target"),
-      outcome: "ok",
-      status: 200,
+      outcome: "pending",
+      status: 0,
     };
     this.callLog.push(call);
 
-    const keyId = accessKeyIdOf(req);
     await sleep(
       (keyId === undefined ? undefined : this.keyLatencyMs.get(keyId)) ?? this.latencyMs,
       this.closing.signal,
