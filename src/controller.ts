@@ -151,9 +151,11 @@ export class Controller {
       clock,
       renewalIntervalMs: options.renewalIntervalMs,
       safetyMarginMs: options.tokenSafetyMarginMs,
-      minRefreshIntervalMs: Math.min(30_000, options.renewalIntervalMs),
       onRefreshDue: (registry) => {
         renewals.due(registry);
+      },
+      onSettled: (registry) => {
+        renewals.settled(registry);
       },
       observer: reporter,
     });

@@ -1,3 +1,5 @@
+import { redactCredentials, redactValue } from "./redact.ts";
+
 /** Where a setting's value came from. */
 export type Origin =
   | { readonly kind: "flag"; readonly spelling: string }
@@ -21,7 +23,7 @@ export function describeOrigin(origin: Origin): string {
 
 /**
  * One line describing a bad value: the option's flag name, where the value came from, the value as
- * written (hidden when sensitive) and what was expected, e.g.
+ * written (hidden when sensitive, credentials such as a URL's password redacted) and what was expected, e.g.
  * `port (env EATR_PORT) = "http": expected a port number from 0 to 65535`.
  */
 export function valueProblem(
@@ -31,20 +33,27 @@ export function valueProblem(
   expected: string,
   sensitive = false,
 ): string {
-  const shown = sensitive ? "[redacted]" : JSON.stringify(written);
+  const json = written === undefined ? "undefined" : JSON.stringify(written);
+  const shown = sensitive
+    ? "[redacted]"
+    : typeof written === "string"
+      ? JSON.stringify(redactValue(written))
+      : redactCredentials(json);
   return `${name} (${describeOrigin(origin)}) = ${shown}: expected ${expected}`;
 }
 
 /**
- * The configuration cannot be used. The message lists every problem found, one per line; the process
- * should print it and exit with `exitCode` (2, as Go's flag package does for bad usage).
+ * The configuration cannot be used. The message lists every problem found, one per line, with any
+ * credential in them redacted; the process should print it and exit with `exitCode` (2, as Go's flag
+ * package does for bad usage).
  */
 export class ConfigError extends Error {
   readonly exitCode = 2;
   /** Each problem as one line, without the "invalid configuration" header. */
   readonly problems: readonly string[];
 
-  constructor(problems: readonly string[]) {
+  constructor(found: readonly string[]) {
+    const problems = found.map(redactCredentials);
     super(
       problems.length === 1
         ? `invalid configuration: ${problems[0] ?? ""}`

@@ -1,5 +1,7 @@
 import convict from "convict";
+import { ECR_TOKEN_LIFETIME_MS, MIN_REFRESH_INTERVAL_MS } from "../ecr/token-cache.ts";
 import { formatDuration, parseDuration } from "./duration.ts";
+import { isCredentialParam } from "./redact.ts";
 
 /** The outcome of reading one setting's text: its value, or what the text should have looked like. */
 export type Parsed<T> =
@@ -60,6 +62,56 @@ export const duration = durationFormat("duration", true);
 
 /** A Go-style duration above zero, in milliseconds. */
 export const positiveDuration = durationFormat("positive-duration", false);
+
+/** The duration `text` says in ms (even if negative or too long), or NaN when it is not a duration. */
+function parsedMs(text: string): number {
+  try {
+    return parseDuration(text);
+  } catch {
+    return NaN;
+  }
+}
+
+const MIN_RENEWAL = formatDuration(MIN_REFRESH_INTERVAL_MS);
+const TOKEN_LIFE = formatDuration(ECR_TOKEN_LIFETIME_MS);
+const RENEWAL_EXPECTED = `a duration of at least ${MIN_RENEWAL}, like 6h or 1h30m`;
+
+/**
+ * -auth-token-renewal-interval: a duration of at least MIN_REFRESH_INTERVAL_MS (20s). Each renewal costs an
+ * ECR call, which AWS throttles per account, and a rewrite of every pull secret of the registry.
+ */
+export const renewalInterval: ValueFormat<number> = {
+  name: "renewal-interval",
+  typeName: "duration",
+  valueType: "number",
+  expected: RENEWAL_EXPECTED,
+  parse(text) {
+    if (!(parsedMs(text) < MIN_REFRESH_INTERVAL_MS)) return duration.parse(text);
+    return fail(
+      `${RENEWAL_EXPECTED}: each renewal is an ECR call (AWS throttles GetAuthorizationToken per account) ` +
+        "and rewrites every pull secret of the registry",
+    );
+  },
+};
+
+/**
+ * -token-safety-margin: a duration of 0 or more, shorter than an ECR token lives (12h). A margin of a
+ * token's whole life or more would make every token due for refresh as soon as it is fetched.
+ */
+export const safetyMargin: ValueFormat<number> = {
+  name: "safety-margin",
+  typeName: "duration",
+  valueType: "number",
+  expected: `a duration of 0 or more and shorter than ${TOKEN_LIFE}, like 1h or 90m`,
+  parse(text) {
+    const parsed = duration.parse(text);
+    if (!parsed.ok || parsed.value < ECR_TOKEN_LIFETIME_MS) return parsed;
+    return fail(
+      `a duration shorter than ${TOKEN_LIFE}, like 1h or 90m: ECR tokens live ${TOKEN_LIFE}, so a longer ` +
+        `margin makes every token due as soon as it is fetched (a refresh every ${MIN_RENEWAL})`,
+    );
+  },
+};
 
 /** A Go-style duration of a whole number of seconds above zero (a Lease stores leaseDurationSeconds). */
 export const wholeSecondsDuration: ValueFormat<number> = {
@@ -193,7 +245,10 @@ export const filePath: ValueFormat<string> = {
   parse: (text) => ok(text),
 };
 
-/** An http(s) URL without credentials, or empty for "not set". */
+/**
+ * An http(s) URL without credentials (no user name or password, no credential-like query parameter such
+ * as X-Amz-Signature or token), or empty for "not set".
+ */
 export const endpointUrl: ValueFormat<string> = {
   name: "endpoint-url",
   typeName: "url",
@@ -207,6 +262,9 @@ export const endpointUrl: ValueFormat<string> = {
     }
     if (url.username !== "" || url.password !== "") {
       return fail("a URL without a user name or password (it is logged at startup)");
+    }
+    if ([...url.searchParams.keys()].some(isCredentialParam)) {
+      return fail("a URL without credentials in its query string (it is logged at startup)");
     }
     return ok(text);
   },

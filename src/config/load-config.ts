@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import convict from "convict";
 import { toConfig, type Config } from "./config.ts";
 import { readConfigFile, type ConfigFileContents } from "./config-file.ts";
-import { JITTER_FACTOR } from "../leader/timings.ts";
+import { JITTER_FACTOR, timingProblems } from "../leader/timings.ts";
 import { ConfigError, describeOrigin, valueProblem, type Origin } from "./config-error.ts";
 import { formatDuration } from "./duration.ts";
 import { parseFlags, type ParsedFlags } from "./flags.ts";
@@ -111,7 +111,9 @@ function leaderElectionTimingProblem(settings: Settings, sources: Sources): stri
   const renew: unknown = settings.leaderElectionRenewDeadline;
   const retry: unknown = settings.leaderElectionRetryPeriod;
   if (typeof lease !== "number" || typeof renew !== "number" || typeof retry !== "number") return undefined;
-  if (lease > renew && renew > JITTER_FACTOR * retry) return undefined;
+  // The rule itself is the leader elector's (src/leader/timings.ts); this only says it with the sources.
+  if (timingProblems({ leaseDurationMs: lease, renewDeadlineMs: renew, retryPeriodMs: retry }).length === 0)
+    return undefined;
   const shown = (key: OptionKey, ms: number): string =>
     `${formatDuration(ms)} (${describeOrigin(sourceOf(key, sources).origin)})`;
   const [leaseFlag, renewFlag, retryFlag] = [

@@ -1,13 +1,18 @@
 import type { V1Secret } from "@kubernetes/client-node";
-import type { RegistryHost } from "./registry-host.ts";
+import { isAwsRegion, type RegistryHost } from "./registry-host.ts";
 
 /** Static AWS credentials read from a credential secret. Never log this object. */
 export interface AwsCredentials {
   readonly accessKeyId: string;
   readonly secretAccessKey: string;
   readonly sessionToken?: string;
-  /** The region to call ECR in: the secret's aws_region, or the registry host's region. */
+  /** The region to call ECR in: always the registry host's (an ECR token only works in its own region). */
   readonly region: string;
+  /**
+   * The secret's aws_region, present only when it names another region than the registry host's. ECR is
+   * still called in the host's region; the caller should warn that the setting is ignored.
+   */
+  readonly configuredRegion?: string;
 }
 
 /** A credential secret that exists but cannot be used. The message names the secret and the problem only. */
@@ -36,12 +41,11 @@ export function registryHostOfCredentialSecret(prefix: string, secretName: strin
     : undefined;
 }
 
-const REGION_PATTERN = /^[a-z]{2}(-[a-z]+)+-\d+$/;
-
 /**
  * Reads AWS credentials from a credential secret (`data`, base64, or `stringData`-style plain values are
- * not accepted: the API server only returns `data`). Throws CredentialsError naming the secret and the
- * missing or malformed key, never a value.
+ * not accepted: the API server only returns `data`). The region is the registry host's; an aws_region that
+ * differs is reported in `configuredRegion`, one that is not a region at all is an error. Throws
+ * CredentialsError naming the secret and the missing or malformed key, never a secret value.
  */
 export function parseCredentials(secret: V1Secret, registry: RegistryHost): AwsCredentials {
   const where = `credential secret ${secret.metadata?.namespace ?? ""}/${secret.metadata?.name ?? ""}`;
@@ -66,13 +70,18 @@ export function parseCredentials(secret: V1Secret, registry: RegistryHost): AwsC
   const accessKeyId = read(CREDENTIAL_KEYS.accessKeyId, true) ?? "";
   const secretAccessKey = read(CREDENTIAL_KEYS.secretAccessKey, true) ?? "";
   const sessionToken = read(CREDENTIAL_KEYS.sessionToken, false);
-  const region = read(CREDENTIAL_KEYS.region, false) ?? registry.region;
-  if (!REGION_PATTERN.test(region)) {
+  const configured = read(CREDENTIAL_KEYS.region, false);
+  if (configured !== undefined && !isAwsRegion(configured)) {
     throw new CredentialsError(
-      `${where}: key "${CREDENTIAL_KEYS.region}" = "${region}" is not an AWS region like eu-west-1`,
+      `${where}: key "${CREDENTIAL_KEYS.region}" = "${configured}" is not an AWS region like ${registry.region}; ` +
+        `remove it (ECR is always called in the registry's region, ${registry.region})`,
     );
   }
-  return sessionToken === undefined
-    ? { accessKeyId, secretAccessKey, region }
-    : { accessKeyId, secretAccessKey, sessionToken, region };
+  return {
+    accessKeyId,
+    secretAccessKey,
+    ...(sessionToken === undefined ? {} : { sessionToken }),
+    region: registry.region,
+    ...(configured === undefined || configured === registry.region ? {} : { configuredRegion: configured }),
+  };
 }

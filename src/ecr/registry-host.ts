@@ -20,7 +20,20 @@ export interface RegistryHost {
   readonly dualStack: boolean;
 }
 
-// The pattern used by the kubelet's ecr-credential-provider and amazon-ecr-credential-helper.
+/**
+ * The grammar of an AWS region name, shared by registry hosts and credential secrets: a 2-4 letter area,
+ * one or more words, a number (eu-west-1, us-gov-east-1, us-isob-east-1, eusc-de-east-1). It accepts every
+ * region the AWS SDK's partition table describes (e.g. `^eusc\-(de)\-\w+\-\d+$`) and new ones of that shape.
+ */
+const REGION_PATTERN = /^[a-z]{2,4}(?:-[a-z]+)+-\d+$/;
+
+/** True when `value` is written like an AWS region (see REGION_PATTERN); says nothing of whether it exists. */
+export function isAwsRegion(value: string): boolean {
+  return REGION_PATTERN.test(value);
+}
+
+// The pattern used by the kubelet's ecr-credential-provider and amazon-ecr-credential-helper; the region
+// part is then held to the region grammar.
 const HOST_PATTERN =
   /^(\d{12})\.dkr[.-]ecr(-fips)?\.([a-z0-9][a-z0-9-_]*)\.(amazonaws\.(?:com(?:\.cn)?|eu)|on\.(?:aws|amazonwebservices\.com\.cn)|sc2s\.sgov\.gov|c2s\.ic\.gov|cloud\.adc-e\.uk|csp\.hci\.ic\.gov)$/;
 
@@ -37,8 +50,8 @@ const PARTITION_BY_DOMAIN: Readonly<Record<string, Partition>> = {
 };
 
 /**
- * Parses an ECR registry host in any of its forms (commercial, China, GovCloud, ISO partitions, FIPS,
- * dual-stack). Returns undefined for anything that is not an ECR registry host.
+ * Parses an ECR registry host in any of its forms (commercial, China, GovCloud, ISO partitions, EU sovereign
+ * cloud, FIPS, dual-stack). Returns undefined for anything that is not an ECR registry host.
  */
 export function parseRegistryHost(value: string): RegistryHost | undefined {
   const host = value.toLowerCase();
@@ -46,6 +59,7 @@ export function parseRegistryHost(value: string): RegistryHost | undefined {
   if (!m) return undefined;
   const [, accountId, fips, region, domain] = m;
   if (accountId === undefined || region === undefined || domain === undefined) return undefined;
+  if (!isAwsRegion(region)) return undefined;
   const dualStack = domain.startsWith("on.");
   // The dashed form (dkr-ecr) exists only for dual-stack hosts, and dual-stack hosts only use it.
   if (host.includes(".dkr-ecr") !== dualStack) return undefined;

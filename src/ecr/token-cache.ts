@@ -2,7 +2,17 @@ import { backoffDelay, validateBackoff } from "../backoff.ts";
 import type { Clock, TimerHandle } from "../clock.ts";
 import type { AwsCredentials } from "./credentials.ts";
 import type { RegistryHost } from "./registry-host.ts";
-import type { AuthorizationToken, TokenProvider } from "./token-provider.ts";
+import { ExpiredTokenResponseError, type AuthorizationToken, type TokenProvider } from "./token-provider.ts";
+
+/**
+ * Floor between two successful ECR calls for one registry, whatever the options or expiresAt say, and the
+ * smallest accepted -auth-token-renewal-interval. AWS throttles GetAuthorizationToken per account (about
+ * 20 per second) and every renewal rewrites each namespace's pull secret.
+ */
+export const MIN_REFRESH_INTERVAL_MS = 20_000;
+
+/** How long an ECR token lives; a safety margin must be shorter, or every token is due as soon as fetched. */
+export const ECR_TOKEN_LIFETIME_MS = 12 * 3_600_000;
 
 /** A token held by the cache, with the times that govern it (epoch ms). */
 export interface CachedToken extends AuthorizationToken {
@@ -11,10 +21,30 @@ export interface CachedToken extends AuthorizationToken {
   readonly refreshAtMs: number;
 }
 
-/** What the cache reports about its ECR calls, for metrics and logs. */
+/**
+ * No usable token for the registry yet, but an ECR call for it is in flight: retry once onSettled reports
+ * it done. Not a failure.
+ */
+export class TokenPendingError extends Error {
+  override readonly name = "TokenPendingError";
+  readonly registry: string;
+
+  constructor(registry: string) {
+    super(`the ECR token for ${registry} is still being fetched`);
+    this.registry = registry;
+  }
+}
+
+/** What the cache reports about its ECR calls, for metrics and logs. Callbacks must not throw. */
 export interface TokenCacheObserver {
   fetched?(registry: string, token: CachedToken, renewal: boolean): void;
   failed?(registry: string, error: unknown, retryInMs: number): void;
+  /**
+   * ECR gave a token that lives no longer than the safety margin (expiresAt - fetchedAt <= marginMs): it is
+   * due for refresh as soon as it arrives, so it is refreshed every MIN_REFRESH_INTERVAL_MS. Reported once
+   * per registry until a token of that registry lives longer than the margin again.
+   */
+  shortLived?(registry: string, lifetimeMs: number, marginMs: number): void;
 }
 
 export interface TokenCacheOptions {
@@ -24,7 +54,10 @@ export interface TokenCacheOptions {
   readonly renewalIntervalMs: number;
   /** …or when less than this remains before it expires, whichever comes first. */
   readonly safetyMarginMs: number;
-  /** Floor between two calls for one registry, whatever expiresAt says (no hot loop on a past expiry). */
+  /**
+   * Floor between two successful calls for one registry, whatever expiresAt and the renewal interval say
+   * (default MIN_REFRESH_INTERVAL_MS).
+   */
   readonly minRefreshIntervalMs?: number;
   /** Refresh times are brought forward by up to this fraction of the token's planned life. */
   readonly jitterFraction?: number;
@@ -33,6 +66,11 @@ export interface TokenCacheOptions {
   readonly failureBackoffMaxMs?: number;
   /** Called when a registry's token is due for refresh, or its failure backoff ended: re-queue its users. */
   readonly onRefreshDue: (registry: string) => void;
+  /**
+   * Called once each time an ECR call settles (success or failure) for a registry the cache still holds:
+   * re-queue its users, whose get() threw TokenPendingError or served the token now replaced.
+   */
+  readonly onSettled?: (registry: string) => void;
   readonly observer?: TokenCacheObserver;
   readonly random?: () => number;
 }
@@ -40,26 +78,34 @@ export interface TokenCacheOptions {
 interface Entry {
   credentialsVersion: string;
   token: CachedToken | undefined;
-  inflight: Promise<CachedToken> | undefined;
+  inflight: boolean;
   failures: number;
   lastError: unknown;
   retryAtMs: number;
   timer: TimerHandle | undefined;
+  /** Aborts the entry's ECR call when the entry is dropped (credentials changed, cache closed). */
+  readonly abort: AbortController;
 }
+
+type Options = Required<Omit<TokenCacheOptions, "observer" | "onSettled">> &
+  Pick<TokenCacheOptions, "onSettled"> & { observer: TokenCacheObserver };
 
 /**
  * Caches one ECR token per registry. However many namespaces ask, a registry costs one ECR call per
- * refresh: concurrent callers share the in-flight call, failures back off per registry, and a token whose
- * refresh failed is still served while it has not expired.
+ * refresh: one call at a time per registry, failures back off per registry, and a token whose refresh
+ * failed is still served while it has not expired. get() never waits for ECR: calls run in the
+ * background and onSettled reports their end, so a slow registry holds up no caller.
  */
 export class TokenCache {
   private readonly entries = new Map<string, Entry>();
-  private readonly o: Required<Omit<TokenCacheOptions, "observer">> & { observer: TokenCacheObserver };
+  /** Registries whose last token was reported short-lived. */
+  private readonly shortLived = new Set<string>();
+  private readonly o: Options;
   private closed = false;
 
   constructor(options: TokenCacheOptions) {
     this.o = {
-      minRefreshIntervalMs: 30_000,
+      minRefreshIntervalMs: MIN_REFRESH_INTERVAL_MS,
       jitterFraction: 0.05,
       failureBackoffBaseMs: 1_000,
       failureBackoffMaxMs: 5 * 60_000,
@@ -80,15 +126,24 @@ export class TokenCache {
   }
 
   /**
-   * Returns a usable token for the registry, calling ECR only when none is cached, the cached one is due
-   * for refresh, or the credentials changed (credentialsVersion differs). Throws the ECR or credential
-   * error when no unexpired token can be served.
+   * Returns a usable token for the registry at once, never waiting for ECR. A token due for refresh (or
+   * none, or one minted with other credentials) starts an ECR call in the background unless one is in
+   * flight or the registry is backing off after a failure; a due token that has not expired is served
+   * meanwhile. Without a usable token it rejects with TokenPendingError while a call is in flight, else
+   * with the last ECR error.
    */
-  async get(
+  get(registry: RegistryHost, credentials: AwsCredentials, credentialsVersion: string): Promise<CachedToken> {
+    // A throw in the executor rejects the promise: callers see one promise either way, settled at once.
+    return new Promise((resolve) => {
+      resolve(this.lookup(registry, credentials, credentialsVersion));
+    });
+  }
+
+  private lookup(
     registry: RegistryHost,
     credentials: AwsCredentials,
     credentialsVersion: string,
-  ): Promise<CachedToken> {
+  ): CachedToken {
     if (this.closed) throw new Error("TokenCache is closed");
     let entry = this.entries.get(registry.host);
     if (entry && entry.credentialsVersion !== credentialsVersion) {
@@ -96,27 +151,25 @@ export class TokenCache {
       entry = undefined;
     }
     if (!entry) {
-      entry = {
-        credentialsVersion,
-        token: undefined,
-        inflight: undefined,
-        failures: 0,
-        lastError: undefined,
-        retryAtMs: 0,
-        timer: undefined,
-      };
+      entry = newEntry(credentialsVersion, undefined);
       this.entries.set(registry.host, entry);
     }
     const now = this.o.clock.now();
-    if (entry.token && now < entry.token.refreshAtMs) return entry.token;
-    if (entry.inflight) return this.staleOr(entry, entry.inflight);
-    if (entry.failures > 0 && now < entry.retryAtMs) {
-      const stale = this.usable(entry.token, now);
-      if (stale) return stale;
-      throw entry.lastError;
-    }
-    entry.inflight = this.fetch(registry, credentials, entry);
-    return this.staleOr(entry, entry.inflight);
+    const usable = this.usable(entry.token, now);
+    if (usable && now < usable.refreshAtMs) return usable;
+    const backingOff = entry.failures > 0 && now < entry.retryAtMs;
+    // Only reachable with a token that expired before the floor allowed its refresh (a very short-lived one).
+    const floored = entry.token !== undefined && now < entry.token.fetchedAtMs + this.o.minRefreshIntervalMs;
+    if (!entry.inflight && !backingOff && !floored) this.start(registry, credentials, entry);
+    if (usable) return usable;
+    if (entry.inflight) throw new TokenPendingError(registry.host);
+    if (backingOff) throw entry.lastError;
+    const { token } = entry;
+    throw new Error(
+      `the ECR token for ${registry.host} expired at ${iso(token?.expiresAtMs)}; ECR is called again at ` +
+        `${iso((token?.fetchedAtMs ?? now) + this.o.minRefreshIntervalMs)} (at most once every ` +
+        `${this.o.minRefreshIntervalMs / 1000} s per registry)`,
+    );
   }
 
   /**
@@ -131,22 +184,15 @@ export class TokenCache {
     if (this.closed || this.entries.has(registryHost)) return false;
     const now = this.o.clock.now();
     const refreshAtMs = this.refreshAt(token.fetchedAtMs, token.expiresAtMs);
-    if (token.fetchedAtMs > now || refreshAtMs <= now) return false;
-    const cached: CachedToken = {
+    if (token.fetchedAtMs > now || refreshAtMs <= now || !this.usable({ ...token, refreshAtMs }, now)) {
+      return false;
+    }
+    const entry = newEntry(credentialsVersion, {
       authorizationToken: token.authorizationToken,
       expiresAtMs: token.expiresAtMs,
       fetchedAtMs: token.fetchedAtMs,
       refreshAtMs,
-    };
-    const entry: Entry = {
-      credentialsVersion,
-      token: cached,
-      inflight: undefined,
-      failures: 0,
-      lastError: undefined,
-      retryAtMs: 0,
-      timer: undefined,
-    };
+    });
     this.entries.set(registryHost, entry);
     this.schedule(registryHost, entry, refreshAtMs - now);
     return true;
@@ -157,29 +203,25 @@ export class TokenCache {
     return this.entries.get(registryHost)?.token;
   }
 
-  /** Forgets a registry's token and backoff (its credentials changed or were deleted). */
+  /** Forgets a registry's token and backoff (its credentials changed or were deleted); aborts its call. */
   invalidate(registryHost: string): void {
     const entry = this.entries.get(registryHost);
     if (!entry) return;
-    entry.timer?.cancel();
+    this.drop(entry);
     this.entries.delete(registryHost);
   }
 
-  /** Cancels every timer; later get() calls fail. */
+  /** Cancels every timer and ECR call; later get() calls fail. */
   close(): void {
     this.closed = true;
-    for (const entry of this.entries.values()) entry.timer?.cancel();
+    for (const entry of this.entries.values()) this.drop(entry);
     this.entries.clear();
   }
 
-  private async staleOr(entry: Entry, inflight: Promise<CachedToken>): Promise<CachedToken> {
-    try {
-      return await inflight;
-    } catch (err) {
-      const stale = this.usable(entry.token, this.o.clock.now());
-      if (stale) return stale;
-      throw err;
-    }
+  private drop(entry: Entry): void {
+    entry.timer?.cancel();
+    entry.timer = undefined;
+    entry.abort.abort();
   }
 
   private usable(token: CachedToken | undefined, now: number): CachedToken | undefined {
@@ -188,43 +230,73 @@ export class TokenCache {
     return now < expiresAt ? token : undefined;
   }
 
-  private async fetch(
-    registry: RegistryHost,
-    credentials: AwsCredentials,
-    entry: Entry,
-  ): Promise<CachedToken> {
+  private start(registry: RegistryHost, credentials: AwsCredentials, entry: Entry): void {
+    entry.inflight = true;
+    void this.fetch(registry, credentials, entry);
+  }
+
+  /** One ECR call; never rejects. Its outcome lands in the entry only while the entry is current. */
+  private async fetch(registry: RegistryHost, credentials: AwsCredentials, entry: Entry): Promise<void> {
     const renewal = entry.token !== undefined;
+    let minted: AuthorizationToken | undefined;
+    let error: unknown;
     try {
-      const minted = await this.o.provider.getAuthorizationToken({ registry, credentials });
-      const fetchedAtMs = this.o.clock.now();
+      minted = await this.o.provider.getAuthorizationToken({
+        registry,
+        credentials,
+        signal: entry.abort.signal,
+      });
+    } catch (err) {
+      error = err;
+    }
+    entry.inflight = false;
+    // Dropped (credentials changed, cache closed): nothing to record, nobody to tell.
+    if (entry.abort.signal.aborted) return;
+    const host = registry.host;
+    const now = this.o.clock.now();
+    if (minted?.expiresAtMs !== undefined && minted.expiresAtMs <= now) {
+      error = new ExpiredTokenResponseError(
+        `ECR returned a token for ${host} that had already expired: expiresAt ${iso(minted.expiresAtMs)}, ` +
+          `received ${iso(now)}; it is not used`,
+      );
+      minted = undefined;
+    }
+    if (minted) {
       const token: CachedToken = {
         ...minted,
-        fetchedAtMs,
-        refreshAtMs: this.refreshAt(fetchedAtMs, minted.expiresAtMs),
+        fetchedAtMs: now,
+        refreshAtMs: this.refreshAt(now, minted.expiresAtMs),
       };
-      if (this.entries.get(registry.host) === entry) {
-        entry.token = token;
-        entry.failures = 0;
-        entry.lastError = undefined;
-        this.schedule(registry.host, entry, token.refreshAtMs - fetchedAtMs);
-      }
-      this.o.observer.fetched?.(registry.host, token, renewal);
-      return token;
-    } catch (err) {
+      entry.token = token;
+      entry.failures = 0;
+      entry.lastError = undefined;
+      entry.retryAtMs = 0;
+      this.schedule(host, entry, token.refreshAtMs - now);
+      this.o.observer.fetched?.(host, token, renewal);
+      this.noteLifetime(host, token);
+    } else {
       const backoff = backoffDelay(
         { baseMs: this.o.failureBackoffBaseMs, maxMs: this.o.failureBackoffMaxMs },
         entry.failures,
       );
-      if (this.entries.get(registry.host) === entry) {
-        entry.failures++;
-        entry.lastError = err;
-        entry.retryAtMs = this.o.clock.now() + backoff;
-        this.schedule(registry.host, entry, backoff);
-      }
-      this.o.observer.failed?.(registry.host, err, backoff);
-      throw err;
-    } finally {
-      entry.inflight = undefined;
+      entry.failures++;
+      entry.lastError = error;
+      entry.retryAtMs = now + backoff;
+      this.schedule(host, entry, backoff);
+      this.o.observer.failed?.(host, error, backoff);
+    }
+    this.o.onSettled?.(host);
+  }
+
+  /** Reports a token living no longer than the safety margin, once until that changes. */
+  private noteLifetime(registryHost: string, token: CachedToken): void {
+    if (token.expiresAtMs === undefined) return;
+    const lifetimeMs = token.expiresAtMs - token.fetchedAtMs;
+    if (lifetimeMs > this.o.safetyMarginMs) {
+      this.shortLived.delete(registryHost);
+    } else if (!this.shortLived.has(registryHost)) {
+      this.shortLived.add(registryHost);
+      this.o.observer.shortLived?.(registryHost, lifetimeMs, this.o.safetyMarginMs);
     }
   }
 
@@ -246,7 +318,19 @@ export class TokenCache {
   }
 }
 
-/** No usable token yet: a fetch is under way; the caller is told again when it settles. */
-export class TokenPendingError extends Error {
-  override readonly name = "TokenPendingError";
+function newEntry(credentialsVersion: string, token: CachedToken | undefined): Entry {
+  return {
+    credentialsVersion,
+    token,
+    inflight: false,
+    failures: 0,
+    lastError: undefined,
+    retryAtMs: 0,
+    timer: undefined,
+    abort: new AbortController(),
+  };
+}
+
+function iso(ms: number | undefined): string {
+  return ms === undefined ? "(no expiry)" : new Date(ms).toISOString();
 }

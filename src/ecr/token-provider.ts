@@ -1,4 +1,4 @@
-import { ECRClient, GetAuthorizationTokenCommand } from "@aws-sdk/client-ecr";
+import { ECRClient, GetAuthorizationTokenCommand, type ECRClientConfig } from "@aws-sdk/client-ecr";
 import type { AwsCredentials } from "./credentials.ts";
 import type { RegistryHost } from "./registry-host.ts";
 
@@ -22,14 +22,63 @@ export interface TokenProvider {
 
 /** ECR answered, but with something we cannot use. */
 export class InvalidTokenResponseError extends Error {
-  override readonly name = "InvalidTokenResponseError";
+  override readonly name: string = "InvalidTokenResponseError";
 }
+
+/** ECR did not answer within the provider's timeout. */
+export class EcrTimeoutError extends Error {
+  override readonly name = "EcrTimeoutError";
+}
+
+/**
+ * ECR answered with a token that had already expired when it arrived (e.g. moto's fixed 2015 expiresAt).
+ * Writing it would only make pulls fail: the cache treats it as a failed call.
+ */
+export class ExpiredTokenResponseError extends InvalidTokenResponseError {
+  override readonly name: string = "ExpiredTokenResponseError";
+}
+
+/** Default bound on one GetAuthorizationToken call, connection setup included. */
+export const DEFAULT_ECR_TIMEOUT_MS = 10_000;
 
 export interface EcrTokenProviderOptions {
   /** Overrides the ECR API endpoint (VPC endpoints, proxies, tests). Empty = the SDK's regional endpoint. */
   readonly endpoint?: string;
-  /** Bound on one call, including connection setup. */
+  /** Bound on one call, including connection setup (default DEFAULT_ECR_TIMEOUT_MS). */
   readonly timeoutMs?: number;
+}
+
+/**
+ * The SDK client configuration for one call for a registry. Without a custom endpoint the SDK resolves the
+ * regional API endpoint from the host's region and its FIPS and dual-stack flags. With one, the endpoint
+ * decides (a FIPS or dual-stack VPC endpoint is just a URL) and the SDK refuses those flags, so they are
+ * left out; requests are signed for the host's region either way. The HTTP handler's connection and request
+ * timeouts are the call's own bound, and the SDK makes one attempt (the token cache owns retries).
+ */
+export function ecrClientConfig(
+  request: Pick<TokenRequest, "registry" | "credentials">,
+  options: { readonly endpoint?: string | undefined; readonly timeoutMs: number },
+): ECRClientConfig {
+  const { registry, credentials } = request;
+  const endpoint = options.endpoint === "" ? undefined : options.endpoint;
+  return {
+    region: credentials.region,
+    ...(endpoint === undefined
+      ? { useFipsEndpoint: registry.fips, useDualstackEndpoint: registry.dualStack }
+      : { endpoint }),
+    credentials: {
+      accessKeyId: credentials.accessKeyId,
+      secretAccessKey: credentials.secretAccessKey,
+      ...(credentials.sessionToken === undefined ? {} : { sessionToken: credentials.sessionToken }),
+    },
+    // Retries are ours: per-registry backoff in the token cache keeps the call count honest.
+    maxAttempts: 1,
+    requestHandler: {
+      connectionTimeout: options.timeoutMs,
+      requestTimeout: options.timeoutMs,
+      throwOnRequestTimeout: true,
+    },
+  };
 }
 
 /** GetAuthorizationToken through the AWS SDK, with the static credentials of the credential secret. */
@@ -39,32 +88,32 @@ export class EcrTokenProvider implements TokenProvider {
 
   constructor(options: EcrTokenProviderOptions = {}) {
     this.endpoint = options.endpoint === "" ? undefined : options.endpoint;
-    this.timeoutMs = options.timeoutMs ?? 30_000;
+    this.timeoutMs = options.timeoutMs ?? DEFAULT_ECR_TIMEOUT_MS;
     if (!(this.timeoutMs > 0)) throw new Error("EcrTokenProvider: timeoutMs must be > 0");
   }
 
   async getAuthorizationToken(request: TokenRequest): Promise<AuthorizationToken> {
-    const { registry, credentials } = request;
-    const client = new ECRClient({
-      region: credentials.region,
-      ...(this.endpoint === undefined ? {} : { endpoint: this.endpoint }),
-      useFipsEndpoint: registry.fips,
-      useDualstackEndpoint: registry.dualStack,
-      credentials: {
-        accessKeyId: credentials.accessKeyId,
-        secretAccessKey: credentials.secretAccessKey,
-        ...(credentials.sessionToken === undefined ? {} : { sessionToken: credentials.sessionToken }),
-      },
-      // Retries are ours: per-registry backoff in the token cache keeps the call count honest.
-      maxAttempts: 1,
-    });
+    const { registry } = request;
+    const client = new ECRClient(
+      ecrClientConfig(request, { endpoint: this.endpoint, timeoutMs: this.timeoutMs }),
+    );
+    const timeout = AbortSignal.timeout(this.timeoutMs);
     try {
-      const signals = [AbortSignal.timeout(this.timeoutMs)];
+      const signals = [timeout];
       if (request.signal) signals.push(request.signal);
       const out = await client.send(new GetAuthorizationTokenCommand({}), {
         abortSignal: AbortSignal.any(signals),
       });
       return validate(out.authorizationData?.[0], registry);
+    } catch (err) {
+      const timedOut = err instanceof Error && err.name === "TimeoutError";
+      if ((timeout.aborted && request.signal?.aborted !== true) || timedOut) {
+        throw new EcrTimeoutError(
+          `ECR GetAuthorizationToken for ${registry.host} did not answer within ${this.timeoutMs} ms`,
+          { cause: err },
+        );
+      }
+      throw err;
     } finally {
       client.destroy();
     }

@@ -81,6 +81,14 @@ export class TokenReporter implements TokenCacheObserver {
     );
   }
 
+  /** The registry's tokens live no longer than the safety margin: each is refreshed at the floor. */
+  shortLived(registry: string, lifetimeMs: number, marginMs: number): void {
+    this.o.logger.warn(
+      { registry, tokenLifetimeMs: lifetimeMs, safetyMarginMs: marginMs },
+      "ECR tokens of this registry live no longer than -token-safety-margin: each is refreshed as soon as the 20 s floor allows, and every pull secret of the registry rewritten each time; lower -token-safety-margin",
+    );
+  }
+
   /** No namespace uses the registry any more: its expiry is no longer reported. */
   forgotten(registry: string): void {
     this.o.metrics.tokenExpiry.remove({ registry });

@@ -178,6 +178,8 @@ export class NamespaceReconciler {
       return undefined;
     }
     this.o.credentialProblems.resolved(registry.host);
+    if (credentials.configuredRegion !== undefined)
+      this.tellRegionMismatch(credSecret, registry, credentials.configuredRegion);
     const version = credentialsVersion(credSecret);
     const cached = this.o.caches.managedSecret(namespace, registry.host);
     if (cached && this.o.tokens.peek(registry.host) === undefined) {
@@ -324,6 +326,27 @@ export class NamespaceReconciler {
       "Warning",
       "SecretContested",
       `Secret ${ref} keeps being rewritten by another eatr installation (${other}) right after this one (${this.o.installation}) writes it: two installations serve registry ${registry}. Keep one installation per registry (uninstall or narrow the other); until then this one rewrites it at most every ${Math.round(waitMs / 1000)}s.`,
+    );
+  }
+
+  /** A credential secret's aws_region disagrees with its registry: registry-wide, once per backoff step. */
+  private tellRegionMismatch(credSecret: V1Secret, registry: RegistryHost, configured: string): void {
+    if (!this.o.notices.due(`region\u0000${registry.host}\u0000${configured}`)) return;
+    const where = `${credSecret.metadata?.namespace ?? ""}/${credSecret.metadata?.name ?? ""}`;
+    this.o.logger.warn(
+      {
+        registry: registry.host,
+        credentialSecret: where,
+        awsRegion: configured,
+        hostRegion: registry.region,
+      },
+      "aws_region of the credential secret disagrees with the registry host; ECR is called in the host's region",
+    );
+    this.o.events.record(
+      secretRef(credSecret),
+      "Warning",
+      "RegionMismatch",
+      `Credential secret ${where} sets aws_region ${configured}, but registry ${registry.host} is in ${registry.region}. ECR tokens work only in their own region, so eatr calls ECR in ${registry.region}; remove aws_region or set it to ${registry.region}.`,
     );
   }
 

@@ -3,8 +3,10 @@
  * the real kube-apiserver of `npm run test:e2e`. Each talks to the API server through its own TCP proxy
  * (support/tcp-proxy.ts), so one of them can be cut off from it.
  *
- * Short but realistic timings: lease 4 s, renew deadline 3 s, retry period 1 s, and ECR tokens renewed every
- * second, so the leader rewrites every pull secret about once a second and a stray write would show.
+ * Short but realistic timings: lease 4 s, renew deadline 3 s, retry period 1 s. Throughout the file the test
+ * edits the registry's credential secret about twice a second (a data key eatr does not read, so the keys
+ * stay good): each edit re-mints the token and has the leader rewrite every pull secret, and a stray write
+ * by a replica that does not lead would show.
  *
  * Throughout the file the test records (support/observe.ts) every replica's leader_election_master_status
  * and the Lease holder (polled every ~100 ms), the Lease's history and every pull secret write (watches),
@@ -19,6 +21,7 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { setTimeout as delay } from "node:timers/promises";
 import { CoordinationV1Api } from "@kubernetes/client-node";
 import { parse, stringify } from "yaml";
 import type { EcrServer } from "../env/ecr-server.ts";
@@ -26,9 +29,11 @@ import {
   MANAGED_BY,
   createCredentials,
   createLabelledNamespace,
+  credentialSecretName,
   kube,
   kubeconfigPath,
   listEvents,
+  mergePatch,
   newKey,
   randomAccountId,
   registryHost,
@@ -75,10 +80,9 @@ const ELECTION_FLAGS = [
   `${RENEW_DEADLINE_MS / 1000}s`,
   "-leader-election-retry-period",
   `${RETRY_MS / 1000}s`,
-  // The leader refreshes the token and rewrites every pull secret about once a second.
-  "-auth-token-renewal-interval",
-  "1s",
 ];
+/** How often the test edits the credential secret (each edit: every pull secret rewritten by the leader). */
+const CHURN_MS = 500;
 
 const { kc, core } = kube();
 const coordination = kc.makeApiClient(CoordinationV1Api);
@@ -97,6 +101,7 @@ let ecr: EcrServer;
 let host: string;
 let tmp: string;
 let sampler: Sampler | undefined;
+let churn: { stop(): Promise<number> } | undefined;
 let replicasStarted = 0;
 
 function log(line: string): void {
@@ -122,6 +127,40 @@ async function kubeconfigThrough(port: number, name: string): Promise<string> {
   const path = join(tmp, `kubeconfig-${name}.yaml`);
   await writeFile(path, stringify(config), { mode: 0o600 });
   return path;
+}
+
+/**
+ * Edits the credential secret every CHURN_MS until stopped: a data key eatr does not read, so the keys stay
+ * valid while the credentials version changes, the token is re-minted and every pull secret rewritten by
+ * the leader. stop() resolves with the number of edits.
+ */
+function startChurn(): { stop(): Promise<number> } {
+  let stopped = false;
+  let edits = 0;
+  const loop = (async () => {
+    while (!stopped) {
+      try {
+        await core.patchNamespacedSecret(
+          {
+            name: credentialSecretName(host),
+            namespace: hostNs,
+            body: { data: { "e2e-churn": Buffer.from(String(++edits)).toString("base64") } },
+          },
+          mergePatch(),
+        );
+      } catch (err) {
+        log(`credential secret edit failed (retrying): ${err instanceof Error ? err.message : String(err)}`);
+      }
+      await delay(CHURN_MS);
+    }
+  })();
+  return {
+    stop: async () => {
+      stopped = true;
+      await loop;
+      return edits;
+    },
+  };
 }
 
 /** Starts replica p<n> behind its own proxy; resolves once it is ready (informers synced). */
@@ -266,9 +305,11 @@ describe("leader election: three replicas, one Lease", { timeout: 180_000 }, () 
       }),
     );
     sampler = startSampler({ replicas: () => replicas, readHolder: leaseHolder, election: ELECTION });
+    churn = startChurn();
   });
 
   after(async () => {
+    await churn?.stop();
     await sampler?.stop();
     for (const w of watches) w.stop();
     // The controllers first (the harness would only kill them after this hook), then their proxies.
@@ -377,7 +418,7 @@ describe("leader election: three replicas, one Lease", { timeout: 180_000 }, () 
 
   it("a leader cut off from the API server stops writing before its lease can expire for the others, and exits 1", async () => {
     const old = await waitForLeader();
-    // It is writing: every pull secret is rewritten about once a second.
+    // It is writing: every credential edit has it rewrite every pull secret.
     const before = writes.byIdentity(old.identity).length;
     await waitFor(() => writes.byIdentity(old.identity).length > before, {
       timeoutMs: 10_000,
@@ -487,8 +528,12 @@ describe("leader election: three replicas, one Lease", { timeout: 180_000 }, () 
   });
 
   it("throughout: never two leaders at once, and every write made by the holder of its Lease term", async () => {
-    // Let the watches catch up with the last writes, then stop recording.
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    // Stop provoking writes, let the watches catch up with the last ones, then stop recording.
+    const edits = (await churn?.stop()) ?? 0;
+    churn = undefined;
+    log(`${edits} credential secret edits provoked the leaders' rewrites`);
+    assert.ok(edits > 10, `${edits} credential secret edits`);
+    await delay(500);
     await sampler?.stop();
     for (const w of watches) w.stop();
     const rounds = sampler?.rounds ?? [];

@@ -12,6 +12,13 @@
  *   const ecr = await startEcrServer({ keys: [{ accessKeyId, secretAccessKey, accountId }] });
  *   new ECRClient({ endpoint: ecr.endpoint, region: "eu-west-1", credentials: { accessKeyId, secretAccessKey } });
  *
+ * Latency: setLatencyMs() delays every response, setKeyLatencyMs() only those to one access key (a registry
+ * whose ECR calls hang while others answer).
+ *
+ * Regions: the credential scope's region must be one of an AWS partition (the region patterns of the AWS
+ * SDK's partition table: commercial, China, GovCloud, ISO, ISO-B, ISO-E, ISO-F, EU sovereign cloud), and
+ * the token's proxyEndpoint is in that partition's domain.
+ *
  * Counters: calls(accessKeyId) counts every request whose Authorization header names that access key id,
  * whatever the outcome (unknown key, bad signature, injected failure, success): what AWS would meter and
  * throttle. totalCalls() counts every request received. log() tells each request's outcome.
@@ -48,6 +55,8 @@ export type EcrFailure =
   | "disconnect";
 
 export type EcrOutcome =
+  /** not answered yet (waiting out the latency) */
+  | "pending"
   | "ok"
   | EcrFailure
   | "missing-authentication"
@@ -67,7 +76,7 @@ export interface EcrCall {
   region: string | undefined;
   target: string | undefined;
   outcome: EcrOutcome;
-  /** HTTP status answered (0 for "disconnect"). */
+  /** HTTP status answered (0 while pending and for "disconnect"). */
   status: number;
 }
 
@@ -93,7 +102,7 @@ export interface EcrServerOptions {
   keys?: EcrKey[];
   /** Lifetime of minted tokens (default 12 h). null omits expiresAt; a negative value returns a past one. */
   tokenLifetimeMs?: number | null;
-  /** Delay before every response (default 0). */
+  /** Delay before every response (default 0); setKeyLatencyMs overrides it for one key. */
   latencyMs?: number;
   /** Clock for expiresAt, the skew check and the Date header (default Date.now). */
   now?: () => number;
@@ -208,9 +217,33 @@ function formatAmzDate(ms: number): string {
     .replace(/\.\d{3}Z$/, "Z");
 }
 
+/**
+ * AWS partitions: which regions they hold (the patterns of the AWS SDK's partition table, written out
+ * here on their own rather than taken from eatr) and the domain of their registries.
+ */
+const PARTITIONS: readonly { readonly regions: RegExp; readonly domain: string }[] = [
+  { regions: /^(us|eu|ap|sa|ca|me|af|il|mx)-\w+-\d+$/, domain: "amazonaws.com" },
+  { regions: /^cn-\w+-\d+$/, domain: "amazonaws.com.cn" },
+  { regions: /^us-gov-\w+-\d+$/, domain: "amazonaws.com" },
+  { regions: /^us-iso-\w+-\d+$/, domain: "c2s.ic.gov" },
+  { regions: /^us-isob-\w+-\d+$/, domain: "sc2s.sgov.gov" },
+  { regions: /^eu-isoe-\w+-\d+$/, domain: "cloud.adc-e.uk" },
+  { regions: /^us-isof-\w+-\d+$/, domain: "csp.hci.ic.gov" },
+  { regions: /^eusc-(de)-\w+-\d+$/, domain: "amazonaws.eu" },
+];
+
+/** The domain of the partition holding `region`, or undefined for a region of no partition. */
+function partitionDomain(region: string): string | undefined {
+  return PARTITIONS.find((p) => p.regions.test(region))?.domain;
+}
+
 function proxyHost(registryId: string, region: string): string {
-  const suffix = region.startsWith("cn-") ? "amazonaws.com.cn" : "amazonaws.com";
-  return `https://${registryId}.dkr.ecr.${region}.${suffix}`;
+  return `https://${registryId}.dkr.ecr.${region}.${partitionDomain(region) ?? "amazonaws.com"}`;
+}
+
+/** The access key id named by a SigV4 Authorization header, without validating anything else. */
+function accessKeyIdOf(req: IncomingMessage): string | undefined {
+  return /Credential=([^/,\s]+)\//.exec(header(req, "authorization") ?? "")?.[1];
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
@@ -243,6 +276,7 @@ export class EcrServer {
   private tokenLifetimeMs: number | null;
   private readonly passwordLength: number;
   private latencyMs: number;
+  private readonly keyLatencyMs = new Map<string, number>();
   private failureQueue: EcrFailure[] = [];
   private failureMode: EcrFailure | null = null;
   private readonly callCounts = new Map<string, number>();
@@ -291,9 +325,18 @@ export class EcrServer {
     this.tokenLifetimeMs = ms;
   }
 
-  /** Delay before every response from now on. */
+  /** Delay before every response from now on (except to keys given their own by setKeyLatencyMs). */
   setLatencyMs(ms: number): void {
     this.latencyMs = ms;
+  }
+
+  /**
+   * Delay before every response to requests signed with this access key, from now on; undefined goes back
+   * to the server-wide latency. A delay longer than the client's timeout is an ECR that hangs for that key.
+   */
+  setKeyLatencyMs(accessKeyId: string, ms: number | undefined): void {
+    if (ms === undefined) this.keyLatencyMs.delete(accessKeyId);
+    else this.keyLatencyMs.set(accessKeyId, ms);
   }
 
   /** The next n authenticated GetAuthorizationToken requests fail with `kind` (queued after earlier ones). */
@@ -375,17 +418,22 @@ export class EcrServer {
     const at = this.now();
     const body = await readBody(req);
     this.total++;
+    const keyId = accessKeyIdOf(req);
     const call: EcrCall = {
       at,
-      accessKeyId: undefined,
+      // Named at once (checked after the latency), so a call that is still waiting shows whose it is.
+      accessKeyId: keyId,
       region: undefined,
       target: header(req, "x-amz-target"),
-      outcome: "ok",
-      status: 200,
+      outcome: "pending",
+      status: 0,
     };
     this.callLog.push(call);
 
-    await sleep(this.latencyMs, this.closing.signal);
+    await sleep(
+      (keyId === undefined ? undefined : this.keyLatencyMs.get(keyId)) ?? this.latencyMs,
+      this.closing.signal,
+    );
     if (body === undefined) {
       this.reply(res, call, awsError(413, "SerializationException", "Request body too large", "bad-request"));
       return;
@@ -538,7 +586,7 @@ export class EcrServer {
         `Credential should be scoped with a valid terminator: 'aws4_request', not '${terminator}'. `,
       );
     }
-    if (!/^[a-z]{2}(-[a-z]+)+-\d+$/.test(region) || (this.regions && !this.regions.has(region))) {
+    if (partitionDomain(region) === undefined || (this.regions && !this.regions.has(region))) {
       return invalid(`Credential should be scoped to a valid region. `);
     }
 

@@ -1,7 +1,7 @@
 /**
  * The controller (dist/main.js) under failure: short-lived tokens, ECR throttling, ECR server errors, bad
  * keys, a restarted kube-apiserver, watches that expire (410 Gone), and moto as an ECR peer eatr was not
- * written against.
+ * written against (its tokens come already expired, so eatr refuses them: that proves the SDK call works).
  *
  * Each describe block runs its own controller, ECR endpoint and host namespace, one block at a time, and
  * deletes its namespaces at the end (they stay Terminating without kube-controller-manager, which eatr
@@ -119,11 +119,11 @@ describe("short token lifetime", () => {
   let controller: ControllerProcess;
 
   before(async () => {
-    ecr = await startEcr([], { tokenLifetimeMs: 40_000 });
+    ecr = await startEcr([], { tokenLifetimeMs: 60_000 });
     controller = await startController({
       ecrEndpoint: ecr.endpoint,
       hostNamespace: hostNs,
-      extraArgs: ["-token-safety-margin", "20s"],
+      extraArgs: ["-token-safety-margin", "30s"],
     });
   });
 
@@ -159,7 +159,8 @@ describe("short token lifetime", () => {
       assert.equal(passwords.size, 1, "every namespace of a registry carries the same token");
     }
 
-    // Refresh is due at expiry - 20 s, floored at 30 s after the fetch: about 10 s before the 40 s expiry.
+    // Refresh is due at expiry - 30 s (less up to 5 % jitter): about 30 s after the fetch, 30 s before the
+    // 60 s expiry, and the next one 30 s later, after the checks below.
     for (const [r, namespaces] of users) {
       for (const ns of namespaces) {
         const old = first.get(`${ns}/${r.host}`) as V1Secret;
@@ -464,29 +465,44 @@ describe("moto as an independent ECR peer", () => {
     await deleteCreatedNamespaces();
   });
 
-  it("writes a pull secret from moto's token and does not hot-loop on its 2015 expiresAt", async () => {
+  it("gets moto's token through the SDK, refuses it as already expired (2015), writes nothing and backs off", async () => {
     const ns = await labelledNamespace("moto", [host]);
-    const secret = await waitForSecret(ns, host);
-    const decoded = decodePullSecret(secret);
-    assert.equal(decoded.url, `https://${host}`);
-    assert.equal(decoded.username, "AWS");
-    assert.ok(decoded.password.length > 0, "a password after AWS:");
+    const started = Date.now();
+    // The event can only name moto's 2015 expiry if the SDK reached moto, was answered and parsed the answer.
+    const events = await waitFor(
+      async () => {
+        const list = await listEvents(core, {
+          reason: "TokenRequestFailed",
+          name: credentialSecretName(host),
+          namespace: hostNs,
+        });
+        return list.length > 0 ? list : undefined;
+      },
+      { message: `a TokenRequestFailed event on ${credentialSecretName(host)}` },
+    );
+    assert.equal(events[0]?.type, "Warning");
     assert.match(
-      annotation(secret, EXPIRES_AT),
-      /^2015-/,
-      "moto's fixed, long past expiry is recorded as is",
+      events[0]?.message ?? "",
+      new RegExp(
+        `ExpiredTokenResponseError: ECR returned a token for ${host.replaceAll(".", "\\.")} that had already ` +
+          "expired: expiresAt 2015-01-01T00:00:00\\.000Z",
+      ),
     );
 
-    const success = { registry: host, result: "success" };
-    const deadline = Date.now() + 10_000;
-    let requests = 0;
-    while (Date.now() < deadline) {
-      requests = await controller.metric("eatr_ecr_token_requests_total", success);
-      assert.ok(requests <= 2, `${requests} ECR calls within 10 s of an already expired token`);
-      await new Promise((resolve) => setTimeout(resolve, 500));
-    }
-    assert.ok(requests >= 1);
-    const total = await controller.metric("eatr_ecr_token_requests_total", { registry: host });
-    assert.equal(total, requests, "no failed calls either");
+    // Watch for 10 s: the refused token is retried with the per-registry backoff (0, 1, 3, 7 s), not in a
+    // loop, and no pull secret is ever written with it.
+    await waitFor(() => Date.now() - started >= 10_000, { timeoutMs: 15_000 });
+    const errors = await controller.metric("eatr_ecr_token_requests_total", {
+      registry: host,
+      result: "error",
+    });
+    assert.ok(errors >= 2 && errors <= 5, `${errors} refused tokens within 10 s`);
+    assert.equal(
+      await controller.metric("eatr_ecr_token_requests_total", { registry: host }),
+      errors,
+      "every call answered, every answer refused as expired",
+    );
+    assert.equal(await readSecret(core, ns, host), undefined, "no pull secret from an expired token");
+    assert.equal(await controller.metric("eatr_pull_secret_writes_total"), 0);
   });
 });

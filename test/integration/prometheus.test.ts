@@ -156,7 +156,8 @@ describe("alert rules (promtool) and a real Prometheus scraping eatr", () => {
     const controller = await startController({
       ecrEndpoint: ecr.endpoint,
       hostNamespace: hostNs,
-      extraArgs: ["-auth-token-renewal-interval", "3s"],
+      // The smallest interval eatr accepts: the token is renewed about 20 s after it was fetched.
+      extraArgs: ["-auth-token-renewal-interval", "20s"],
     });
     await waitFor(() => readSecret(core, ns, host), { message: `pull secret ${ns}/${host}` });
 
@@ -198,18 +199,18 @@ describe("alert rules (promtool) and a real Prometheus scraping eatr", () => {
           ),
         { message: "secrets_created_total in Prometheus" },
       );
-      assert.ok(created >= 1, `secrets_created_total ${created}`); // renewals rewrite it every few seconds
+      assert.ok(created >= 1, `secrets_created_total ${created}`); // renewals rewrite it every 20 s
 
-      // secret_renewals_total: eatr runs with -auth-token-renewal-interval 3s, so cached tokens are
-      // replaced by fresh ones every few seconds.
+      // secret_renewals_total: eatr runs with -auth-token-renewal-interval 20s, so the cached token is
+      // replaced by a fresh one about 20 s after it was fetched.
       const renewals = await waitFor(
         async () => {
           const v = await value("secret_renewals_total");
-          return v !== undefined && v >= 2 ? v : undefined;
+          return v !== undefined && v >= 1 ? v : undefined;
         },
-        { message: "secret_renewals_total to count renewals" },
+        { message: "secret_renewals_total to count a renewal", timeoutMs: 90_000 },
       );
-      assert.ok(renewals >= 2);
+      assert.ok(renewals >= 1);
 
       // eatr_registry_token_expiry_timestamp_seconds: the expiry ECR gave one of the registry's tokens.
       const expiry = await waitFor(

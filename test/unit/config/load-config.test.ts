@@ -424,7 +424,7 @@ void describe("loadConfig", () => {
       [
         "a zero renewal interval",
         { argv: ["-auth-token-renewal-interval=0"] },
-        'auth-token-renewal-interval (flag -auth-token-renewal-interval) = "0": expected a duration above 0, like 20s, 6h or 1h30m',
+        'auth-token-renewal-interval (flag -auth-token-renewal-interval) = "0": expected a duration of at least 20s, like 6h or 1h30m: each renewal is an ECR call (AWS throttles GetAuthorizationToken per account) and rewrites every pull secret of the registry',
       ],
       [
         "a negative grace period",
@@ -477,9 +477,38 @@ void describe("loadConfig", () => {
         'ecr-endpoint (flag -ecr-endpoint) = "ecr.example.com": expected an http or https URL like https://api.ecr.eu-west-1.amazonaws.com, or empty',
       ],
       [
-        "a URL with credentials",
+        "a URL with credentials, without echoing them",
         { argv: ["-ecr-endpoint", "https://user:pw@ecr.example.com"] },
-        'ecr-endpoint (flag -ecr-endpoint) = "https://user:pw@ecr.example.com": expected a URL without a user name or password (it is logged at startup)',
+        'ecr-endpoint (flag -ecr-endpoint) = "https://[redacted]@ecr.example.com": expected a URL without a user name or password (it is logged at startup)',
+      ],
+      [
+        "a URL with a presigned query string, without echoing it",
+        {
+          env: {
+            EATR_ECR_ENDPOINT: "https://ecr.example.com/?X-Amz-Credential=AKIAX%2F1&X-Amz-Signature=abc&v=2",
+          },
+        },
+        'ecr-endpoint (env EATR_ECR_ENDPOINT) = "https://ecr.example.com/?X-Amz-Credential=[redacted]&X-Amz-Signature=[redacted]&v=2": expected a URL without credentials in its query string (it is logged at startup)',
+      ],
+      [
+        "a renewal interval below 20s",
+        { argv: ["-auth-token-renewal-interval", "1ms"] },
+        'auth-token-renewal-interval (flag -auth-token-renewal-interval) = "1ms": expected a duration of at least 20s, like 6h or 1h30m: each renewal is an ECR call (AWS throttles GetAuthorizationToken per account) and rewrites every pull secret of the registry',
+      ],
+      [
+        "a renewal interval of 19.999s",
+        { env: { EATR_AUTH_TOKEN_RENEWAL_INTERVAL: "19s999ms" } },
+        'auth-token-renewal-interval (env EATR_AUTH_TOKEN_RENEWAL_INTERVAL) = "19s999ms": expected a duration of at least 20s, like 6h or 1h30m: each renewal is an ECR call (AWS throttles GetAuthorizationToken per account) and rewrites every pull secret of the registry',
+      ],
+      [
+        "a safety margin as long as a token lives",
+        { argv: ["-token-safety-margin=12h"] },
+        'token-safety-margin (flag -token-safety-margin) = "12h": expected a duration shorter than 12h, like 1h or 90m: ECR tokens live 12h, so a longer margin makes every token due as soon as it is fetched (a refresh every 20s)',
+      ],
+      [
+        "a safety margin longer than a token lives",
+        { env: { EATR_TOKEN_SAFETY_MARGIN: "13h" } },
+        'token-safety-margin (env EATR_TOKEN_SAFETY_MARGIN) = "13h": expected a duration shorter than 12h, like 1h or 90m: ECR tokens live 12h, so a longer margin makes every token due as soon as it is fetched (a refresh every 20s)',
       ],
       [
         "a verbosity above 10",
@@ -509,6 +538,11 @@ void describe("loadConfig", () => {
       ["an unknown flag", { argv: ["--bogus", "1"] }, "unknown flag --bogus (see eatr --help)"],
       ["a flag without a value", { argv: ["-port"] }, "flag -port needs a value"],
       ["a positional argument", { argv: ["start"] }, 'unexpected argument "start": eatr takes only flags'],
+      [
+        "a positional URL with a password, without echoing it",
+        { argv: ["https://admin:hunter2@proxy.example.com"] },
+        'unexpected argument "https://[redacted]@proxy.example.com": eatr takes only flags',
+      ],
     ];
     for (const [name, options, problem] of table) {
       void it(`rejects ${name}`, () => {

@@ -57,6 +57,9 @@ describe("Controller: a registry nobody uses", () => {
     });
     const registry = parseRegistryHost("123456789012.dkr.ecr.eu-west-1.amazonaws.com") ?? assert.fail();
     const credentials = { accessKeyId: "AKIA", secretAccessKey: "s", region: "eu-west-1" };
+    // get() never waits for ECR: the first call starts the fetch, the next (once it settled) has the token.
+    await assert.rejects(controller.tokens.get(registry, credentials, "v1"), { name: "TokenPendingError" });
+    await new Promise<void>((resolve) => setImmediate(resolve));
     await controller.tokens.get(registry, credentials, "v1");
     const gauge = "eatr_registry_token_expiry_timestamp_seconds";
     const text = async () => [...(await metrics.render())].join("");

@@ -9,6 +9,7 @@ import {
 } from "../../../src/ecr/credentials.ts";
 import { credentialsVersion } from "../../../src/ecr/credentials-version.ts";
 import { parseRegistryHost } from "../../../src/ecr/registry-host.ts";
+import { registryHostForms } from "../../support/registry-host-forms.ts";
 
 const registry = parseRegistryHost("123456789012.dkr.ecr.eu-west-1.amazonaws.com") ?? assert.fail("host");
 const b64 = (s: string) => Buffer.from(s).toString("base64");
@@ -40,18 +41,46 @@ describe("credential secrets", () => {
     );
   });
 
-  it("takes aws_region and aws_session_token when present", () => {
+  it("takes aws_session_token when present", () => {
     const got = parseCredentials(
-      secret({
-        aws_access_key_id: "AKIA",
-        aws_secret_access_key: "s",
-        aws_session_token: "tok",
-        aws_region: "us-east-2",
-      }),
+      secret({ aws_access_key_id: "AKIA", aws_secret_access_key: "s", aws_session_token: "tok" }),
       registry,
     );
-    assert.equal(got.region, "us-east-2");
     assert.equal(got.sessionToken, "tok");
+  });
+
+  describe("every registry host form", () => {
+    for (const form of registryHostForms()) {
+      const host = parseRegistryHost(form.host) ?? assert.fail(form.host);
+      const named = (data: Record<string, string>): V1Secret => ({
+        metadata: { name: credentialSecretName("eatr-aws-credentials", host.host), namespace: "ci-cd" },
+        data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, b64(v)])),
+      });
+      const keys = { aws_access_key_id: "AKIA", aws_secret_access_key: "s" };
+      it(`${form.form}: region ${form.region}, without or with a matching aws_region`, () => {
+        const want = { accessKeyId: "AKIA", secretAccessKey: "s", region: form.region };
+        assert.deepEqual(parseCredentials(named(keys), host), want);
+        assert.deepEqual(parseCredentials(named({ ...keys, aws_region: form.region }), host), want);
+      });
+      it(`${form.form}: ECR is still called in ${form.region} when aws_region says otherwise`, () => {
+        const elsewhere = form.region === "eu-central-1" ? "eu-west-1" : "eu-central-1";
+        assert.deepEqual(parseCredentials(named({ ...keys, aws_region: elsewhere }), host), {
+          accessKeyId: "AKIA",
+          secretAccessKey: "s",
+          region: form.region,
+          configuredRegion: elsewhere,
+        });
+      });
+    }
+  });
+
+  it("accepts an aws_region in any region grammar, e.g. the EU sovereign cloud's, as a mismatch", () => {
+    const got = parseCredentials(
+      secret({ aws_access_key_id: "AKIA", aws_secret_access_key: "s", aws_region: "eusc-de-east-1" }),
+      registry,
+    );
+    assert.equal(got.region, "eu-west-1");
+    assert.equal(got.configuredRegion, "eusc-de-east-1");
   });
 
   const bad: [string, Record<string, string>, RegExp][] = [
@@ -65,7 +94,7 @@ describe("credential secrets", () => {
     [
       "bad region",
       { aws_access_key_id: "AKIA", aws_secret_access_key: "s", aws_region: "Ireland" },
-      /"aws_region" = "Ireland" is not an AWS region/,
+      /"aws_region" = "Ireland" is not an AWS region like eu-west-1; remove it \(ECR is always called in the registry's region, eu-west-1\)/,
     ],
   ];
   for (const [name, data, message] of bad) {

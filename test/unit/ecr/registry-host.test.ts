@@ -1,125 +1,11 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { parseRegistryHost } from "../../../src/ecr/registry-host.ts";
+import { isAwsRegion, parseRegistryHost } from "../../../src/ecr/registry-host.ts";
+import { registryHostForms } from "../../support/registry-host-forms.ts";
 
 describe("parseRegistryHost", () => {
-  const valid: [
-    string,
-    { accountId: string; region: string; partition: string; fips: boolean; dualStack: boolean },
-  ][] = [
-    [
-      "123456789012.dkr.ecr.eu-west-1.amazonaws.com",
-      { accountId: "123456789012", region: "eu-west-1", partition: "aws", fips: false, dualStack: false },
-    ],
-    [
-      "123456789012.dkr.ecr.us-east-1.amazonaws.com",
-      { accountId: "123456789012", region: "us-east-1", partition: "aws", fips: false, dualStack: false },
-    ],
-    [
-      "123456789012.dkr.ecr-fips.us-east-1.amazonaws.com",
-      { accountId: "123456789012", region: "us-east-1", partition: "aws", fips: true, dualStack: false },
-    ],
-    [
-      "123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn",
-      { accountId: "123456789012", region: "cn-north-1", partition: "aws-cn", fips: false, dualStack: false },
-    ],
-    [
-      "123456789012.dkr.ecr.us-gov-west-1.amazonaws.com",
-      {
-        accountId: "123456789012",
-        region: "us-gov-west-1",
-        partition: "aws-us-gov",
-        fips: false,
-        dualStack: false,
-      },
-    ],
-    [
-      "123456789012.dkr.ecr-fips.us-gov-east-1.amazonaws.com",
-      {
-        accountId: "123456789012",
-        region: "us-gov-east-1",
-        partition: "aws-us-gov",
-        fips: true,
-        dualStack: false,
-      },
-    ],
-    [
-      "123456789012.dkr-ecr.us-west-2.on.aws",
-      { accountId: "123456789012", region: "us-west-2", partition: "aws", fips: false, dualStack: true },
-    ],
-    [
-      "123456789012.dkr-ecr-fips.us-gov-west-1.on.aws",
-      {
-        accountId: "123456789012",
-        region: "us-gov-west-1",
-        partition: "aws-us-gov",
-        fips: true,
-        dualStack: true,
-      },
-    ],
-    [
-      "123456789012.dkr-ecr.cn-northwest-1.on.amazonwebservices.com.cn",
-      {
-        accountId: "123456789012",
-        region: "cn-northwest-1",
-        partition: "aws-cn",
-        fips: false,
-        dualStack: true,
-      },
-    ],
-    [
-      "123456789012.dkr.ecr.us-iso-east-1.c2s.ic.gov",
-      {
-        accountId: "123456789012",
-        region: "us-iso-east-1",
-        partition: "aws-iso",
-        fips: false,
-        dualStack: false,
-      },
-    ],
-    [
-      "123456789012.dkr.ecr.us-isob-east-1.sc2s.sgov.gov",
-      {
-        accountId: "123456789012",
-        region: "us-isob-east-1",
-        partition: "aws-iso-b",
-        fips: false,
-        dualStack: false,
-      },
-    ],
-    [
-      "123456789012.dkr.ecr.eu-isoe-west-1.cloud.adc-e.uk",
-      {
-        accountId: "123456789012",
-        region: "eu-isoe-west-1",
-        partition: "aws-iso-e",
-        fips: false,
-        dualStack: false,
-      },
-    ],
-    [
-      "123456789012.dkr.ecr.us-isof-south-1.csp.hci.ic.gov",
-      {
-        accountId: "123456789012",
-        region: "us-isof-south-1",
-        partition: "aws-iso-f",
-        fips: false,
-        dualStack: false,
-      },
-    ],
-    [
-      "123456789012.dkr.ecr.eusc-de-east-1.amazonaws.eu",
-      {
-        accountId: "123456789012",
-        region: "eusc-de-east-1",
-        partition: "aws-eusc",
-        fips: false,
-        dualStack: false,
-      },
-    ],
-  ];
-  for (const [host, want] of valid) {
-    it(`parses ${host}`, () => {
+  for (const { form, host, ...want } of registryHostForms()) {
+    it(`parses ${host} (${form})`, () => {
       const got = parseRegistryHost(host);
       assert.ok(got, `${host} should parse`);
       assert.deepEqual({ ...got }, { host, ...want });
@@ -151,10 +37,35 @@ describe("parseRegistryHost", () => {
     "https://123456789012.dkr.ecr.eu-west-1.amazonaws.com",
     "123456789012.dkr.ecr.eu-west-1.amazonaws.com/repo",
     "abcdefghijkl.dkr.ecr.eu-west-1.amazonaws.com",
+    "123456789012.dkr.ecr.ireland.amazonaws.com", // not a region
+    "123456789012.dkr.ecr.eu-west.amazonaws.com",
+    "123456789012.dkr.ecr.eu_west_1.amazonaws.com",
   ];
   for (const host of invalid) {
     it(`rejects ${JSON.stringify(host)}`, () => {
       assert.equal(parseRegistryHost(host), undefined);
+    });
+  }
+});
+
+describe("isAwsRegion", () => {
+  for (const region of new Set(registryHostForms().map((f) => f.region))) {
+    it(`accepts ${region}`, () => {
+      assert.equal(isAwsRegion(region), true);
+    });
+  }
+  for (const region of [
+    "",
+    "Ireland",
+    "eu-west",
+    "EU-WEST-1",
+    "eu-west-1 ",
+    "e-west-1",
+    "europe-west-1",
+    "eu--1",
+  ]) {
+    it(`rejects ${JSON.stringify(region)}`, () => {
+      assert.equal(isAwsRegion(region), false);
     });
   }
 });

@@ -133,6 +133,32 @@ void describe("test ECR server with the real @aws-sdk/client-ecr", () => {
     );
   });
 
+  void it("accepts the regions of every AWS partition, with that partition's registry domain", async () => {
+    const table: [string, string][] = [
+      ["eu-west-1", "amazonaws.com"],
+      ["us-gov-east-1", "amazonaws.com"],
+      ["cn-northwest-1", "amazonaws.com.cn"],
+      ["us-iso-east-1", "c2s.ic.gov"],
+      ["us-isob-east-1", "sc2s.sgov.gov"],
+      ["eu-isoe-west-1", "cloud.adc-e.uk"],
+      ["us-isof-south-1", "csp.hci.ic.gov"],
+      ["eusc-de-east-1", "amazonaws.eu"],
+    ];
+    for (const [region, domain] of table) {
+      const out = await getToken(client(creds(ALICE), { region, maxAttempts: 1 }));
+      assert.equal(
+        out.authorizationData?.[0]?.proxyEndpoint,
+        `https://123456789012.dkr.ecr.${region}.${domain}`,
+        region,
+      );
+    }
+    for (const region of ["xx-west-1", "eusc-fr-east-1", "mars-1"]) {
+      const err = await errorOf(getToken(client(creds(ALICE), { region, maxAttempts: 1 })));
+      assert.equal(err.name, "InvalidSignatureException", region);
+      assert.match(err.message, /valid region/);
+    }
+  });
+
   void it("answers one entry per requested registry id", async () => {
     const out = await getToken(client(creds(ALICE)), ["111111111111", "222222222222"]);
     assert.deepEqual(
@@ -299,6 +325,27 @@ void describe("test ECR server with the real @aws-sdk/client-ecr", () => {
     const t1 = performance.now();
     await getToken(c);
     assert.ok(performance.now() - t1 < 250);
+  });
+
+  void it("delays only one key's answers with a per-key latency", async () => {
+    const alice = client(creds(ALICE));
+    const bob = client(creds(BOB));
+    await Promise.all([getToken(alice), getToken(bob)]); // warm the connections
+    ecr.setKeyLatencyMs(ALICE.accessKeyId, 400);
+    try {
+      const t0 = performance.now();
+      const slow = getToken(alice).then(() => performance.now() - t0);
+      await getToken(bob);
+      const bobMs = performance.now() - t0;
+      const aliceMs = await slow;
+      assert.ok(aliceMs >= 390, `alice waited ${aliceMs} ms`);
+      assert.ok(bobMs < aliceMs, `bob answered after ${bobMs} ms, before alice (${aliceMs} ms)`);
+    } finally {
+      ecr.setKeyLatencyMs(ALICE.accessKeyId, undefined);
+    }
+    const t1 = performance.now();
+    await getToken(alice);
+    assert.ok(performance.now() - t1 < 350, "back to the server-wide latency");
   });
 
   void it("controls the token lifetime, including no expiresAt and a past one", async () => {

@@ -465,4 +465,26 @@ describe("NamespaceReconciler", () => {
     );
     assert.deepEqual(t.writer.writes, [`create team-a/${B}`]);
   });
+
+  it("calls ECR in the host's region and warns once when aws_region says another", async () => {
+    const t = setup();
+    t.credentials.set(`eatr-aws-credentials-${A}`, {
+      metadata: { name: `eatr-aws-credentials-${A}`, namespace: "ci-cd", uid: "cred" },
+      data: {
+        aws_access_key_id: b64("AKIAEXAMPLE"),
+        aws_secret_access_key: b64("k"),
+        aws_region: b64("us-east-1"),
+      },
+    });
+    t.addNamespace("team-a", { [A]: "true" });
+    t.addNamespace("team-b", { [A]: "true" });
+    await t.run("team-a");
+    await t.run("team-b");
+    assert.equal(t.provider.calls[0]?.credentials.region, "eu-west-1");
+    assert.deepEqual(t.writer.writes, [`create team-a/${A}`, `create team-b/${A}`]);
+    const mismatch = t.events.filter((e) => e.reason === "RegionMismatch");
+    assert.equal(mismatch.length, 1, "registry-wide: once, not per namespace");
+    assert.equal(mismatch[0]?.obj.name, `eatr-aws-credentials-${A}`);
+    assert.match(mismatch[0]?.message ?? "", /aws_region us-east-1, but registry .* is in eu-west-1/);
+  });
 });
