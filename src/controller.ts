@@ -97,7 +97,6 @@ export class Controller {
       limiter,
     }));
     const ownWrites = new OwnWrites({ missed: enqueue });
-    const invalidNames = new Set<string>();
     const sources = (this.sources = createSources({
       rest,
       clock,
@@ -109,23 +108,8 @@ export class Controller {
         this.tokens.invalidate(registry);
         renewals.settled(registry);
       },
-      credentialNameInvalid: (secret, registryPart) => {
-        if (invalidNames.has(secret) || invalidNames.size >= 1_000) return;
-        invalidNames.add(secret);
-        logger.info(
-          { secret: `${hostNamespace}/${secret}`, registryPart },
-          `secret ignored: named like a credential secret (${credentialsSecretPrefix}-<registry host>), but "${registryPart}" is not an ECR registry host such as 123456789012.dkr.ecr.eu-west-1.amazonaws.com`,
-        );
-      },
       logger,
-      observer: {
-        relisted: (name) => {
-          metrics.informerRelists.inc({ informer: name });
-        },
-        watchError: (name) => {
-          metrics.informerWatchErrors.inc({ informer: name });
-        },
-      },
+      observer: metrics.informerObserver(),
     }));
     metrics.observeInformers(() =>
       sources.all().map((i) => ({ name: i.name, synced: i.hasSynced(), healthy: i.isHealthy() })),
@@ -164,15 +148,7 @@ export class Controller {
       events,
       logger,
       usersOf: (registry) => sources.namespacesUsing(registry),
-      observer: {
-        raised: (registry, reason) => {
-          metrics.credentialErrors.inc({ registry, reason });
-          metrics.credentialsProblem.set({ registry, reason }, 1);
-        },
-        cleared: (registry, reason) => {
-          metrics.credentialsProblem.remove({ registry, reason });
-        },
-      },
+      observer: metrics.credentialProblemObserver(),
     });
     this.reconciler = new NamespaceReconciler({
       caches: {
@@ -201,14 +177,7 @@ export class Controller {
       contests: new Contests({ clock }),
       notices: new Notices(clock),
       logger,
-      observer: {
-        written: (namespace, name) => {
-          metrics.secretsCreated.inc(namespace, name);
-        },
-        conflict: (namespace, _name, reason) => {
-          metrics.pullSecretConflicts.inc({ namespace, reason });
-        },
-      },
+      observer: metrics.reconcileObserver(),
     });
     this.resync = new Resync({
       clock,

@@ -23,8 +23,6 @@ export interface SourcesOptions {
   readonly ownWrites?: Pick<OwnWrites, "isEcho">;
   /** A registry's credential secret appeared, changed its data, or was deleted. */
   readonly credentialsChanged: (registry: string) => void;
-  /** A secret in the host namespace is named like a credential secret, but for no ECR registry host. */
-  readonly credentialNameInvalid?: (secretName: string, registryPart: string) => void;
   readonly observer?: InformerObserver;
   readonly logger?: InformerLogger;
   readonly listTimeoutMs?: number;
@@ -211,10 +209,20 @@ export function createSources(o: SourcesOptions): Sources {
     ...(o.logger ? { logger: o.logger } : {}),
   });
 
+  // A secret named like a credential secret, but for no ECR registry host: said once, at info.
+  const ignored = new Set<string>();
+  const ignoredOnce = (secret: string, registryPart: string): void => {
+    if (ignored.has(secret) || ignored.size >= 1_000) return;
+    ignored.add(secret);
+    o.logger?.info(
+      { secret: `${o.hostNamespace}/${secret}`, registryPart },
+      `secret ignored: named like a credential secret (${o.credentialsSecretPrefix}-<registry host>), but "${registryPart}" is not an ECR registry host such as 123456789012.dkr.ecr.eu-west-1.amazonaws.com`,
+    );
+  };
   const credentialRegistry = (s: V1Secret): string | undefined => {
     const host = registryHostOfCredentialSecret(o.credentialsSecretPrefix, nameOf(s));
     if (host === undefined || parseRegistryHost(host)?.host === host) return host;
-    o.credentialNameInvalid?.(nameOf(s), host);
+    ignoredOnce(nameOf(s), host);
     return undefined;
   };
   const isOwnWrite = (s: V1Secret): boolean =>

@@ -135,6 +135,49 @@ export class ControllerMetrics {
     })();
   }
 
+  /** Counts the informers' relists and list/watch failures. */
+  informerObserver(): { relisted(informer: string): void; watchError(informer: string): void } {
+    return {
+      relisted: (informer) => {
+        this.informerRelists.inc({ informer });
+      },
+      watchError: (informer) => {
+        this.informerWatchErrors.inc({ informer });
+      },
+    };
+  }
+
+  /** Counts registry-wide credential problems and keeps their gauge while they last. */
+  credentialProblemObserver(): {
+    raised(registry: string, reason: string): void;
+    cleared(registry: string, reason: string): void;
+  } {
+    return {
+      raised: (registry, reason) => {
+        this.credentialErrors.inc({ registry, reason });
+        this.credentialsProblem.set({ registry, reason }, 1);
+      },
+      cleared: (registry, reason) => {
+        this.credentialsProblem.remove({ registry, reason });
+      },
+    };
+  }
+
+  /** Counts pull secrets written (the seed's counter) and the ones eatr leaves alone. */
+  reconcileObserver(): {
+    written(namespace: string, name: string): void;
+    conflict(namespace: string, name: string, reason: string): void;
+  } {
+    return {
+      written: (namespace, name) => {
+        this.secretsCreated.inc(namespace, name);
+      },
+      conflict: (namespace, _name, reason) => {
+        this.pullSecretConflicts.inc({ namespace, reason });
+      },
+    };
+  }
+
   /** Tells the informer gauges where to read their state at scrape time. */
   observeInformers(states: () => readonly InformerState[]): void {
     this.informerStates = states;

@@ -240,6 +240,7 @@ void describe("hardening: secrets eatr cannot manage, problems that repeat", () 
     const during = (await writes()) - before;
     // Without backoff, each installation rewrites the secret as soon as it sees the other's write
     // (thousands a minute); with it, a fight costs a few writes per round.
+    console.log(`two installations: ${during} pull secret writes in 20 s of the fight`);
     assert.ok(during <= 6, `writes in 20 s of the fight: ${during}`);
     await waitFor(async () => (await eventsAbout(ns, "SecretContested", blue.host)).length > 0, {
       message: `a SecretContested event about ${ns}/${blue.host}`,
