@@ -15,6 +15,19 @@ import {
   wholeSecondsDuration,
   type ValueFormat,
 } from "./formats.ts";
+import { parseSelection, SELECTION_EXPECTED } from "../domain/service-accounts.ts";
+
+/** A ServiceAccount selection (parseSelection): "", "*", or comma-separated ServiceAccount names. */
+const serviceAccountSelection: ValueFormat<string> = {
+  name: "service-account-selection",
+  typeName: "string",
+  valueType: "string",
+  expected: SELECTION_EXPECTED,
+  parse(text) {
+    const parsed = parseSelection(text);
+    return "error" in parsed ? { ok: false, expected: SELECTION_EXPECTED } : { ok: true, value: text };
+  },
+};
 
 /** The settings as convict holds them after validation; durations are in milliseconds. */
 export interface Settings {
@@ -37,6 +50,8 @@ export interface Settings {
   leaderElectionLeaseDuration: number;
   leaderElectionRenewDeadline: number;
   leaderElectionRetryPeriod: number;
+  manageServiceAccounts: boolean;
+  serviceAccounts: string;
 }
 
 /** A setting's name: its config-file key. */
@@ -192,6 +207,20 @@ export const OPTION_SPECS: { readonly [K in OptionKey]: OptionSpec<Settings[K]> 
     default: "2s",
     format: positiveDuration,
     doc: "Time between Lease acquire/renew attempts; lease > renew deadline > 1.2 × this.",
+  },
+  manageServiceAccounts: {
+    flag: "manage-service-accounts",
+    env: "EATR_MANAGE_SERVICE_ACCOUNTS",
+    default: "false",
+    format: goBool,
+    doc: "Watch ServiceAccounts and add eatr's pull secrets to the imagePullSecrets of those selected (namespace annotation eatr/service-accounts, else -service-accounts); needs RBAC on serviceaccounts. A non-empty -service-accounts turns it on.",
+  },
+  serviceAccounts: {
+    flag: "service-accounts",
+    env: "EATR_SERVICE_ACCOUNTS",
+    default: "",
+    format: serviceAccountSelection,
+    doc: 'ServiceAccounts that get the pull secrets in namespaces without the eatr/service-accounts annotation: "default", "*" (all) or a comma-separated list of names; empty means none.',
   },
 };
 

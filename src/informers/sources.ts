@@ -1,10 +1,15 @@
-import type { V1Namespace, V1Secret } from "@kubernetes/client-node";
+import type { V1Namespace, V1Secret, V1ServiceAccount } from "@kubernetes/client-node";
 import type { Clock } from "../clock.ts";
 import { registryHostOfCredentialSecret } from "../ecr/credentials.ts";
 import { credentialsVersion } from "../ecr/credentials-version.ts";
 import { parseRegistryHost } from "../ecr/registry-host.ts";
 import { MANAGED_SELECTOR } from "../domain/pull-secret.ts";
 import { requestedRegistries } from "../domain/registry-labels.ts";
+import {
+  ADDED_ANNOTATION,
+  IGNORE_ANNOTATION,
+  SERVICE_ACCOUNTS_ANNOTATION,
+} from "../domain/service-accounts.ts";
 import type { OwnWrites } from "../kube/own-writes.ts";
 import type { RestClient } from "../kube/rest.ts";
 import { Informer, type InformerLogger, type InformerObserver } from "./informer.ts";
@@ -28,18 +33,28 @@ export interface SourcesOptions {
   readonly observer?: InformerObserver;
   readonly logger?: InformerLogger;
   readonly listTimeoutMs?: number;
+  /**
+   * Run the ServiceAccount informer (-manage-service-accounts): only then does eatr list and watch
+   * ServiceAccounts, which needs RBAC on them (without it the watch would fail forever).
+   */
+  readonly serviceAccounts?: boolean;
 }
 
-/** The three informers eatr runs. There is never a cluster-wide informer on all Secrets. */
+/**
+ * The informers eatr runs: three, plus ServiceAccounts when that feature is on. There is never a
+ * cluster-wide informer on all Secrets.
+ */
 export interface Sources {
   readonly namespaces: Informer<V1Namespace>;
   /** Secrets in the host namespace (credential secrets are picked from it by name). */
   readonly credentials: Informer<V1Secret>;
   /** Pull secrets carrying app.kubernetes.io/managed-by=eatr, in every namespace. */
   readonly managedSecrets: Informer<V1Secret>;
+  /** Every ServiceAccount, trimmed (trimServiceAccount); only with SourcesOptions.serviceAccounts. */
+  readonly serviceAccounts: Informer<V1ServiceAccount> | undefined;
   /** The names of namespaces that ask for a registry. */
   namespacesUsing(registry: string): string[];
-  all(): Informer<V1Namespace | V1Secret>[];
+  all(): Informer<V1Namespace | V1Secret | V1ServiceAccount>[];
 }
 
 /**
@@ -112,8 +127,9 @@ function sameEntries(a: Readonly<Record<string, string>>, b: Readonly<Record<str
 }
 
 /**
- * What reconciles read of a Namespace: name, uid, resourceVersion, phase, deletion, and only the labels
- * whose key is an ECR registry host (nothing else reads a namespace's labels). Namespaces asking for the
+ * What reconciles read of a Namespace: name, uid, resourceVersion, phase, deletion, only the labels
+ * whose key is an ECR registry host (nothing else reads a namespace's labels), and only the annotation
+ * eatr/service-accounts. Namespaces asking for the
  * same registries then share one labels object, and all active namespaces one status object.
  */
 export function trimNamespace(ns: V1Namespace, pool: InternPool): V1Namespace {
@@ -129,6 +145,11 @@ export function trimNamespace(ns: V1Namespace, pool: InternPool): V1Namespace {
     resourceVersion: m.resourceVersion,
     labels: pool.sharedRecord("namespace\u0000labels", registryLabels),
   };
+  const selection = m.annotations?.[SERVICE_ACCOUNTS_ANNOTATION];
+  if (selection !== undefined)
+    metadata.annotations = pool.sharedRecord("namespace\u0000annotations", {
+      [SERVICE_ACCOUNTS_ANNOTATION]: selection,
+    });
   if (m.deletionTimestamp !== undefined) metadata.deletionTimestamp = m.deletionTimestamp;
   const phase = ns.status?.phase;
   return {
@@ -168,13 +189,53 @@ export function trimSecret(secret: V1Secret, pool: InternPool): V1Secret {
 }
 
 /**
- * Fingerprint of what a namespace event can change for eatr (its registry labels and whether it is active),
- * of a cached, trimmed namespace.
+ * What reconciles read of a ServiceAccount: name, namespace, uid, resourceVersion, imagePullSecrets and
+ * eatr's two annotations (the ignore mark and the record of what eatr added). Writes read the live object.
+ */
+export function trimServiceAccount(sa: V1ServiceAccount, pool: InternPool): V1ServiceAccount {
+  const m = sa.metadata ?? {};
+  let annotations: Record<string, string> | undefined;
+  for (const key of [IGNORE_ANNOTATION, ADDED_ANNOTATION]) {
+    const value = m.annotations?.[key];
+    if (value !== undefined) (annotations ??= {})[key] = pool.intern(value);
+  }
+  const out: V1ServiceAccount = {
+    metadata: {
+      name: pool.intern(m.name),
+      namespace: m.namespace,
+      uid: m.uid,
+      resourceVersion: m.resourceVersion,
+      ...(annotations === undefined ? {} : { annotations }),
+    },
+  };
+  if (sa.imagePullSecrets !== undefined)
+    out.imagePullSecrets = sa.imagePullSecrets.map((e) => ({ name: pool.intern(e.name) }));
+  return out;
+}
+
+/**
+ * Fingerprint of what a namespace event can change for eatr (its registry labels, its eatr/service-accounts
+ * annotation and whether it is active), of a cached, trimmed namespace.
  */
 function relevant(ns: V1Namespace): string {
-  // Cached namespaces (trimNamespace) carry only their registry labels.
+  // Cached namespaces (trimNamespace) carry only their registry labels and eatr's annotation.
   const labels = Object.entries(ns.metadata?.labels ?? {}).sort(([a], [b]) => (a < b ? -1 : 1));
-  return JSON.stringify([labels, ns.status?.phase ?? "", ns.metadata?.deletionTimestamp !== undefined]);
+  return JSON.stringify([
+    labels,
+    ns.metadata?.annotations?.[SERVICE_ACCOUNTS_ANNOTATION] ?? null,
+    ns.status?.phase ?? "",
+    ns.metadata?.deletionTimestamp !== undefined,
+  ]);
+}
+
+/** Fingerprint of what a ServiceAccount event can change for eatr, of a cached, trimmed ServiceAccount. */
+function relevantServiceAccount(sa: V1ServiceAccount): string {
+  const a = sa.metadata?.annotations ?? {};
+  return JSON.stringify([
+    (sa.imagePullSecrets ?? []).map((e) => e.name ?? ""),
+    a[IGNORE_ANNOTATION] ?? null,
+    a[ADDED_ANNOTATION] ?? null,
+  ]);
 }
 
 /**
@@ -271,11 +332,35 @@ export function createSources(o: SourcesOptions): Sources {
     ...(o.logger ? { logger: o.logger } : {}),
   });
 
+  const serviceAccounts = o.serviceAccounts
+    ? new Informer<V1ServiceAccount>({
+        name: "service-accounts",
+        watch: o.rest,
+        path: "/api/v1/serviceaccounts",
+        list: listPages<V1ServiceAccount>("/api/v1/serviceaccounts"),
+        clock: o.clock,
+        transform: (sa) => trimServiceAccount(sa, pool),
+        handlers: {
+          onAdd: (sa) => {
+            o.enqueue(namespaceOf(sa));
+          },
+          onUpdate: (old, cur) => {
+            if (relevantServiceAccount(old) !== relevantServiceAccount(cur)) o.enqueue(namespaceOf(cur));
+          },
+          // A deleted ServiceAccount needs nothing: what eatr added went with it.
+        },
+        ...(o.observer ? { observer: o.observer } : {}),
+        ...(o.logger ? { logger: o.logger } : {}),
+      })
+    : undefined;
+
+  const informers = [namespaces, credentials, managedSecrets, ...(serviceAccounts ? [serviceAccounts] : [])];
   return {
     namespaces,
     credentials,
     managedSecrets,
+    serviceAccounts,
     namespacesUsing: (registry) => namespaces.byIndex(BY_REGISTRY, registry).map(nameOf),
-    all: () => [namespaces, credentials, managedSecrets] as Informer<V1Namespace | V1Secret>[],
+    all: () => informers,
   };
 }
