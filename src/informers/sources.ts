@@ -228,8 +228,11 @@ function relevant(ns: V1Namespace): string {
   ]);
 }
 
-/** Fingerprint of what a ServiceAccount event can change for eatr, of a cached, trimmed ServiceAccount. */
-function relevantServiceAccount(sa: V1ServiceAccount): string {
+/**
+ * Fingerprint of what a ServiceAccount event can change for eatr, of a cached, trimmed ServiceAccount: its
+ * service-accounts informer queues the namespace on an update only when this changed.
+ */
+export function relevantServiceAccount(sa: V1ServiceAccount): string {
   const a = sa.metadata?.annotations ?? {};
   return JSON.stringify([
     (sa.imagePullSecrets ?? []).map((e) => e.name ?? ""),

@@ -1,11 +1,17 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import type { V1ServiceAccount } from "@kubernetes/client-node";
 import {
   ADDED_ANNOTATION,
   IGNORE_ANNOTATION,
   SERVICE_ACCOUNTS_ANNOTATION,
 } from "../../../src/domain/service-accounts.ts";
-import { InternPool, trimNamespace, trimServiceAccount } from "../../../src/informers/sources.ts";
+import {
+  InternPool,
+  relevantServiceAccount,
+  trimNamespace,
+  trimServiceAccount,
+} from "../../../src/informers/sources.ts";
 
 const A = "111111111111.dkr.ecr.eu-west-1.amazonaws.com";
 
@@ -59,5 +65,46 @@ void describe("trimming for the ServiceAccount feature", () => {
       },
       imagePullSecrets: [{ name: "mine" }, { name: A }],
     });
+  });
+
+  void it("an update queues the namespace only when imagePullSecrets or eatr's annotations changed", () => {
+    const pool = new InternPool();
+    const base: V1ServiceAccount = {
+      metadata: {
+        name: "default",
+        namespace: "team",
+        resourceVersion: "1",
+        annotations: { [ADDED_ANNOTATION]: A },
+      },
+      imagePullSecrets: [{ name: "mine" }, { name: A }],
+    };
+    const print = (sa: V1ServiceAccount) => relevantServiceAccount(trimServiceAccount(sa, pool));
+    const same = print(base);
+    const unrelated = {
+      ...base,
+      metadata: {
+        ...base.metadata,
+        resourceVersion: "2",
+        labels: { app: "x" },
+        annotations: { [ADDED_ANNOTATION]: A, other: "y" },
+      },
+      secrets: [{ name: "token" }],
+    };
+    assert.equal(print(unrelated), same, "labels, other annotations, secrets: not queued");
+    assert.notEqual(print({ ...base, imagePullSecrets: [{ name: A }, { name: "mine" }] }), same, "reordered");
+    assert.notEqual(print({ ...base, imagePullSecrets: [{ name: "mine" }] }), same, "an entry removed");
+    assert.notEqual(
+      print({
+        ...base,
+        metadata: { ...base.metadata, annotations: { [IGNORE_ANNOTATION]: "true", [ADDED_ANNOTATION]: A } },
+      }),
+      same,
+      "ignored",
+    );
+    assert.notEqual(
+      print({ ...base, metadata: { ...base.metadata, annotations: {} } }),
+      same,
+      "eatr's record removed",
+    );
   });
 });
