@@ -213,14 +213,14 @@ export const OPTION_SPECS: { readonly [K in OptionKey]: OptionSpec<Settings[K]> 
     env: "EATR_MANAGE_SERVICE_ACCOUNTS",
     default: "false",
     format: goBool,
-    doc: "Watch ServiceAccounts and add eatr's pull secrets to the imagePullSecrets of those selected (namespace annotation eatr/service-accounts, else -service-accounts); needs RBAC on serviceaccounts. A non-empty -service-accounts turns it on.",
+    doc: "Watch ServiceAccounts and add pull secrets to those selected (README: ServiceAccounts); needs RBAC on them.",
   },
   serviceAccounts: {
     flag: "service-accounts",
     env: "EATR_SERVICE_ACCOUNTS",
     default: "",
     format: serviceAccountSelection,
-    doc: 'ServiceAccounts that get the pull secrets in namespaces without the eatr/service-accounts annotation: "default", "*" (all) or a comma-separated list of names; empty means none.',
+    doc: "Selection (default, * or names a,b) where eatr/service-accounts is unset; non-empty turns the feature on.",
   },
 };
 
