@@ -94,6 +94,21 @@ export class InternPool {
   }
 
   private readonly lastRecords = new Map<string, Readonly<Record<string, string>>>();
+  private readonly lists = new Map<string, readonly { name: string }[]>();
+
+  /**
+   * `[{name}, …]` for these names, one shared (frozen) array per distinct list: the ServiceAccounts of a
+   * cluster mostly carry the same few imagePullSecrets lists. Callers never mutate the result.
+   */
+  sharedNames(names: readonly string[]): { name: string }[] {
+    const key = names.join("\u0000");
+    const shared = this.lists.get(key);
+    if (shared !== undefined) return shared as { name: string }[];
+    if (this.lists.size >= this.max) this.lists.clear();
+    const fresh = Object.freeze(names.map((n) => Object.freeze({ name: this.intern(n) })));
+    this.lists.set(key, fresh);
+    return fresh as { name: string }[];
+  }
 
   /**
    * Like record(), but returns the record last returned for `slot` when it holds the same entries: the
@@ -192,24 +207,31 @@ export function trimSecret(secret: V1Secret, pool: InternPool): V1Secret {
  * What reconciles read of a ServiceAccount: name, namespace, uid, resourceVersion, imagePullSecrets and
  * eatr's two annotations (the ignore mark and the record of what eatr added). Writes read the live object.
  */
-export function trimServiceAccount(sa: V1ServiceAccount, pool: InternPool): V1ServiceAccount {
+export function trimServiceAccount(
+  sa: V1ServiceAccount,
+  pool: InternPool,
+  namespaceName: (namespace: string) => string | undefined = () => undefined,
+): V1ServiceAccount {
   const m = sa.metadata ?? {};
   let annotations: Record<string, string> | undefined;
   for (const key of [IGNORE_ANNOTATION, ADDED_ANNOTATION]) {
     const value = m.annotations?.[key];
-    if (value !== undefined) (annotations ??= {})[key] = pool.intern(value);
+    if (value !== undefined) (annotations ??= {})[key] = value;
   }
+  const namespace = m.namespace === undefined ? undefined : (namespaceName(m.namespace) ?? m.namespace);
   const out: V1ServiceAccount = {
     metadata: {
       name: pool.intern(m.name),
-      namespace: m.namespace,
+      namespace,
       uid: m.uid,
       resourceVersion: m.resourceVersion,
-      ...(annotations === undefined ? {} : { annotations }),
+      ...(annotations === undefined
+        ? {}
+        : { annotations: pool.sharedRecord("serviceaccount\u0000annotations", annotations) }),
     },
   };
   if (sa.imagePullSecrets !== undefined)
-    out.imagePullSecrets = sa.imagePullSecrets.map((e) => ({ name: pool.intern(e.name) }));
+    out.imagePullSecrets = pool.sharedNames(sa.imagePullSecrets.map((e) => e.name ?? ""));
   return out;
 }
 
@@ -335,6 +357,7 @@ export function createSources(o: SourcesOptions): Sources {
     ...(o.logger ? { logger: o.logger } : {}),
   });
 
+  const serviceAccountPool = new InternPool();
   const serviceAccounts = o.serviceAccounts
     ? new Informer<V1ServiceAccount>({
         name: "service-accounts",
@@ -342,7 +365,9 @@ export function createSources(o: SourcesOptions): Sources {
         path: "/api/v1/serviceaccounts",
         list: listPages<V1ServiceAccount>("/api/v1/serviceaccounts"),
         clock: o.clock,
-        transform: (sa) => trimServiceAccount(sa, pool),
+        // A pool of its own: many distinct ServiceAccount names must not churn the pull secrets' pool.
+        transform: (sa) =>
+          trimServiceAccount(sa, serviceAccountPool, (ns) => namespaces.get(ns)?.metadata?.name),
         handlers: {
           onAdd: (sa) => {
             o.enqueue(namespaceOf(sa));

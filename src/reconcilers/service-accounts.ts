@@ -165,13 +165,17 @@ function operationOf(live: V1ServiceAccount, plan: ImagePullSecretsPlan): Servic
 /**
  * Pull secrets eatr just created that the managed-secret cache may not show yet (their watch echo does not
  * queue the namespace again): so the ServiceAccounts of the same reconcile get them at once. An entry goes
- * once the cache shows the secret; bounded.
+ * once the cache shows the secret; bounded (oldest first).
  */
 export class FreshPullSecrets {
   private readonly fresh = new Set<string>();
 
   written(namespace: string, name: string): void {
-    if (this.fresh.size >= 10_000) this.fresh.clear();
+    // Bounded: the oldest goes first (its namespace's ServiceAccounts were reconciled long since).
+    if (this.fresh.size >= 10_000) {
+      const oldest = this.fresh.values().next();
+      if (oldest.done !== true) this.fresh.delete(oldest.value);
+    }
     this.fresh.add(`${namespace}/${name}`);
   }
 
