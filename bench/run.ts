@@ -81,6 +81,8 @@ const USAGE = `usage: npm run bench -- [options]
   --samples K             latency samples (default 50)
   --renewal-interval S    -auth-token-renewal-interval for the renewal scenario, seconds (default 60)
   --setup-concurrency C   concurrency of the bench's own setup requests (default 16)
+  --service-accounts K    ServiceAccounts per namespace (default 0); above 0, cold runs eatr with
+                          -service-accounts '*' and also waits for every one of them to be patched
   --profile               run controllers with --cpu-prof and take a heap snapshot at the end of cold
                           (written under bench/results/profiles/<run>/)
   --memory-limit Q|none   run each controller in a memory cgroup with this limit, as in a pod (default: the
@@ -111,6 +113,13 @@ function gitHead(): string {
 function positiveInt(name: string, value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n <= 0) throw new Error(`--${name} must be a positive integer, got ${value}`);
+  return n;
+}
+
+function nonNegativeInt(name: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0)
+    throw new Error(`--${name} must be 0 or a positive integer, got ${value}`);
   return n;
 }
 
@@ -146,6 +155,7 @@ function parseOptions(): Options | undefined {
       samples: { type: "string", default: "50" },
       "renewal-interval": { type: "string", default: "60" },
       "setup-concurrency": { type: "string", default: "16" },
+      "service-accounts": { type: "string", default: "0" },
       profile: { type: "boolean", default: false },
       "node-arg": { type: "string", multiple: true, default: [] },
       "memory-limit": { type: "string", default: CHART_MEMORY_LIMIT },
@@ -207,6 +217,7 @@ function parseOptions(): Options | undefined {
       profileDir: values.profile ? join(resultsDir, "profiles", stamp) : undefined,
       nodeArgs: [...IMAGE_NODE_FLAGS, ...values["node-arg"]],
       ceilingClient: ceilingClient(values["ceiling-client"]),
+      serviceAccounts: nonNegativeInt("service-accounts", values["service-accounts"]),
       log,
     },
   };
@@ -246,7 +257,12 @@ async function runMain(o: Options, results: Results, logsDir: string): Promise<s
     results.setup = result;
     await attempt("cold", async () => {
       results.cold = await cold(env, p, names);
-      log(`cold: ${results.cold.seconds} s, peak RSS ${results.cold.peakRssMb} MiB`);
+      log(
+        `cold: ${results.cold.seconds} s, peak RSS ${results.cold.peakRssMb} MiB` +
+          (results.cold.serviceAccounts > 0
+            ? `, ${results.cold.serviceAccounts} ServiceAccounts patched after ${results.cold.serviceAccountSeconds} s (${JSON.stringify(results.cold.serviceAccountUpdates)})`
+            : ""),
+      );
     });
     await attempt("ceiling", async () => {
       results.ceiling = await ceiling(env, p, names);

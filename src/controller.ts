@@ -24,6 +24,13 @@ import { CredentialProblems } from "./reconcilers/credential-problems.ts";
 import { NamespaceReconciler, secretRef } from "./reconcilers/namespace-reconciler.ts";
 import { Notices } from "./reconcilers/notices.ts";
 import { RegistryRenewals } from "./reconcilers/registry-renewals.ts";
+import {
+  FreshPullSecrets,
+  reconcileWithServiceAccounts,
+  ServiceAccountReconciler,
+} from "./reconcilers/service-accounts.ts";
+import { NO_SERVICE_ACCOUNTS, parseSelection } from "./domain/service-accounts.ts";
+import { ServiceAccountWriter } from "./kube/service-account-writer.ts";
 
 export const CONTROLLER_NAME = "eatr";
 
@@ -47,6 +54,11 @@ export interface ControllerOptions {
   readonly clock?: Clock;
   /** This process's identity in Events; defaults to hostname + random suffix. */
   readonly identity?: string;
+  /**
+   * ServiceAccount imagePullSecrets (-manage-service-accounts): undefined leaves ServiceAccounts alone (no
+   * informer, no RBAC needed); a string turns the feature on with that cluster-wide selection (-service-accounts).
+   */
+  readonly serviceAccounts?: string;
 }
 
 /**
@@ -64,6 +76,7 @@ export class Controller {
   private readonly o: ControllerOptions;
   private readonly clock: Clock;
   private readonly reconciler: NamespaceReconciler;
+  private readonly serviceAccounts: ServiceAccountReconciler | undefined;
   private readonly resync: Resync;
   private readonly credentialProblems: CredentialProblems;
   /** Aborted to halt every pull secret write at once (leadership lost). */
@@ -109,6 +122,7 @@ export class Controller {
         renewals.settled(registry);
       },
       logger,
+      serviceAccounts: options.serviceAccounts !== undefined,
       observer: metrics.informerObserver(),
     }));
     metrics.observeInformers(() =>
@@ -150,6 +164,10 @@ export class Controller {
       usersOf: (registry) => sources.namespacesUsing(registry),
       observer: metrics.credentialProblemObserver(),
     });
+    const counted = metrics.reconcileObserver();
+    // Only with the ServiceAccount feature: pull secrets just written, for the ServiceAccounts' pass.
+    const fresh = options.serviceAccounts === undefined ? undefined : new FreshPullSecrets();
+    this.serviceAccounts = fresh && this.serviceAccountReconciler(rest, limiter, fresh);
     this.reconciler = new NamespaceReconciler({
       caches: {
         namespace: (name) => sources.namespaces.get(name),
@@ -177,13 +195,53 @@ export class Controller {
       contests: new Contests({ clock }),
       notices: new Notices(clock),
       logger,
-      observer: metrics.reconcileObserver(),
+      observer: {
+        ...counted,
+        written: (namespace, name) => {
+          counted.written(namespace, name);
+          fresh?.written(namespace, name);
+        },
+      },
     });
     this.resync = new Resync({
       clock,
       intervalMs: options.resyncIntervalMs,
       keys: () => sources.namespaces.list().map((ns) => ns.metadata?.name ?? ""),
       add: enqueue,
+    });
+  }
+
+  /** The ServiceAccount reconciler when the feature is on (options.serviceAccounts), else undefined. */
+  private serviceAccountReconciler(
+    rest: RestClient,
+    limiter: WriteLimiter,
+    fresh: FreshPullSecrets,
+  ): ServiceAccountReconciler | undefined {
+    const { serviceAccounts, metrics, logger } = this.o;
+    const informer = this.sources.serviceAccounts;
+    if (serviceAccounts === undefined || informer === undefined) return undefined;
+    const selection = parseSelection(serviceAccounts);
+    if ("error" in selection) throw new Error(`service-accounts: ${selection.error}`);
+    return new ServiceAccountReconciler({
+      caches: {
+        namespace: (name) => this.sources.namespaces.get(name),
+        serviceAccounts: (ns) => informer.list(ns),
+        pullSecretExists: (ns, host) =>
+          fresh.exists(ns, host, this.sources.managedSecrets.get(host, ns) !== undefined),
+      },
+      api: new ServiceAccountWriter({
+        rest,
+        limiter,
+        fieldManager: `${CONTROLLER_NAME}/${this.identity}`,
+        signal: this.writes.signal,
+        observe: (operation, result) => {
+          metrics.serviceAccountUpdates.inc({ operation, result });
+        },
+      }),
+      events: this.events,
+      logger,
+      defaultSelection: selection.kind === "none" ? NO_SERVICE_ACCOUNTS : selection,
+      signal: this.writes.signal,
     });
   }
 
@@ -206,7 +264,14 @@ export class Controller {
     this.started = true;
     this.workers = runWorkers({
       queue: this.queue,
-      reconcile: (key) => this.reconciler.reconcile(key),
+      reconcile: (key) =>
+        this.serviceAccounts === undefined
+          ? this.reconciler.reconcile(key)
+          : reconcileWithServiceAccounts(key, {
+              secrets: (k) => this.reconciler.reconcile(k),
+              serviceAccounts: this.serviceAccounts,
+              signal: this.writes.signal,
+            }),
       concurrency: this.o.workers,
       name: CONTROLLER_NAME,
       registry: this.o.metrics.registry,

@@ -97,6 +97,7 @@ async function main(): Promise<number> {
     workers: config.workers,
     kubeApiQps: config.kubeApiQps,
     kubeApiBurst: config.kubeApiBurst,
+    ...(config.manageServiceAccounts ? { serviceAccounts: config.serviceAccounts } : {}),
   });
   logger.info(
     {

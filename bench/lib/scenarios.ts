@@ -35,6 +35,11 @@ export interface Params {
   ceilingClient: "https" | "client-node";
   /** Extra node flags for every controller. */
   nodeArgs: readonly string[];
+  /**
+   * ServiceAccounts per namespace (0: none). When above 0, setup creates them (sa-0 … sa-K-1) and cold runs
+   * the controller with -service-accounts '*', so each one gets every registry's pull secret.
+   */
+  serviceAccounts: number;
   log: (line: string) => void;
 }
 
@@ -124,6 +129,33 @@ async function writeCounts(c: Controller): Promise<WriteCounts> {
 
 const s = (ms: number): number => round(ms / 1000, 2);
 
+/** eatr_service_account_updates_total by "operation/result" (only the non-zero ones). */
+async function serviceAccountCounts(c: Controller): Promise<Record<string, number>> {
+  const text = await c.metricsText();
+  const out: Record<string, number> = {};
+  for (const op of ["add", "remove", "update"]) {
+    for (const result of ["success", "conflict", "not_found", "error"]) {
+      const n = sumMetric(text, "eatr_service_account_updates_total", { operation: op, result });
+      if (n > 0) out[`${op}/${result}`] = n;
+    }
+  }
+  return out;
+}
+
+/** Resolves (with the time) once the controller counts `count` successful ServiceAccount updates. */
+async function serviceAccountsPatched(c: Controller, count: number): Promise<number> {
+  for (;;) {
+    try {
+      const text = await c.metricsText();
+      if (sumMetric(text, "eatr_service_account_updates_total", { result: "success" }) >= count)
+        return performance.now();
+    } catch {
+      // not serving yet
+    }
+    await sleep(100);
+  }
+}
+
 /** Nearest-rank percentile. */
 export function percentile(sorted: readonly number[], q: number): number {
   if (sorted.length === 0) return NaN;
@@ -145,6 +177,20 @@ export interface SetupResult {
 export async function setup(env: Env, p: Params): Promise<{ result: SetupResult; names: string[] }> {
   const t0 = performance.now();
   const names = await env.createNamespaces("bench", p.namespaces, p.setupConcurrency);
+  if (p.serviceAccounts > 0) {
+    p.log(`creating ${p.serviceAccounts} ServiceAccounts in each namespace`);
+    const accounts = names.flatMap((ns) =>
+      Array.from({ length: p.serviceAccounts }, (_, i) => ({ ns, name: `sa-${i}` })),
+    );
+    await forEachLimit(accounts, p.setupConcurrency, async ({ ns, name }) => {
+      await env.kube.json(
+        "POST",
+        `/api/v1/namespaces/${ns}/serviceaccounts`,
+        { metadata: { name }, imagePullSecrets: [{ name: "a-users-own-secret" }] },
+        { allow: [409] },
+      );
+    });
+  }
   const seconds = (performance.now() - t0) / 1000;
   return {
     names,
@@ -165,6 +211,12 @@ export interface ColdResult extends Costs, WriteCounts {
   namespaces: number;
   registries: number;
   secrets: number;
+  /** ServiceAccounts patched (serviceAccounts per namespace × namespaces; 0 without the feature). */
+  serviceAccounts: number;
+  /** ServiceAccount updates by operation/result (eatr_service_account_updates_total). */
+  serviceAccountUpdates: Record<string, number>;
+  /** Controller spawn → every ServiceAccount patched (0 without the feature). */
+  serviceAccountSeconds: number;
   /** Controller spawn → every secret current (seen by the bench's watch). */
   seconds: number;
   secondsToReady: number;
@@ -185,15 +237,29 @@ export async function cold(env: Env, p: Params, names: readonly string[]): Promi
   const expected = names.length * env.registries.length;
   env.tracker.resetTimes();
   const before = await env.snapshot();
-  const c = env.startController("cold", controllerArgs(p), nodeArgs(p, "cold"));
-  const timeout = deadlineMs(expected, 20);
+  const accounts = names.length * p.serviceAccounts;
+  const extra = accounts > 0 ? ["-service-accounts", "*"] : [];
+  const c = env.startController("cold", controllerArgs(p, extra), nodeArgs(p, "cold"));
+  const timeout = deadlineMs(expected + accounts, 20);
   const ready = c.waitReady(timeout);
   ready.catch(() => undefined);
-  const doneAt = await within(env.tracker.whenCount(expected), timeout, `${expected} pull secrets`, env, c);
+  const secretsAt = await within(
+    env.tracker.whenCount(expected),
+    timeout,
+    `${expected} pull secrets`,
+    env,
+    c,
+  );
+  const accountsAt =
+    accounts === 0
+      ? secretsAt
+      : await within(serviceAccountsPatched(c, accounts), timeout, `${accounts} ServiceAccounts`, env, c);
+  const doneAt = Math.max(secretsAt, accountsAt);
   const cpuAtDone = c.stats().cpuSeconds;
   const readyAt = await ready;
   await c.waitIdle(60_000, names.length);
   const counts = await writeCounts(c);
+  const serviceAccountUpdates = await serviceAccountCounts(c);
   const after = await env.snapshot([c.pid]);
   // Read before a heap snapshot, which takes memory of its own.
   const stats = c.stats();
@@ -208,6 +274,9 @@ export async function cold(env: Env, p: Params, names: readonly string[]): Promi
     namespaces: names.length,
     registries: env.registries.length,
     secrets: expected,
+    serviceAccounts: accounts,
+    serviceAccountUpdates,
+    serviceAccountSeconds: accounts === 0 ? 0 : s(accountsAt - c.spawnedAt),
     seconds: round(seconds, 2),
     secondsToReady: s(readyAt - c.spawnedAt),
     writePhaseSeconds: round(phase, 2),

@@ -48,6 +48,10 @@ export interface Config {
   readonly leaderElectionRenewDeadlineMs: number;
   /** > 0. */
   readonly leaderElectionRetryPeriodMs: number;
+  /** Watch ServiceAccounts and manage their imagePullSecrets: the option, or a non-empty serviceAccounts. */
+  readonly manageServiceAccounts: boolean;
+  /** The cluster-wide ServiceAccount selection ("", "*", or comma-separated names; parseSelection). */
+  readonly serviceAccounts: string;
   /** The config file that was read, or "" when none was. */
   readonly configFile: string;
 }
@@ -86,6 +90,8 @@ export function toConfig(settings: Settings, configFile: string, podNamespace = 
     leaderElectionLeaseDurationMs: settings.leaderElectionLeaseDuration,
     leaderElectionRenewDeadlineMs: settings.leaderElectionRenewDeadline,
     leaderElectionRetryPeriodMs: settings.leaderElectionRetryPeriod,
+    manageServiceAccounts: settings.manageServiceAccounts || settings.serviceAccounts.trim() !== "",
+    serviceAccounts: settings.serviceAccounts,
     configFile,
   });
 }
@@ -111,6 +117,8 @@ function settingsOf(config: Config): Settings {
     leaderElectionLeaseDuration: config.leaderElectionLeaseDurationMs,
     leaderElectionRenewDeadline: config.leaderElectionRenewDeadlineMs,
     leaderElectionRetryPeriod: config.leaderElectionRetryPeriodMs,
+    manageServiceAccounts: config.manageServiceAccounts,
+    serviceAccounts: config.serviceAccounts,
   };
 }
 

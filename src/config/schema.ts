@@ -17,6 +17,19 @@ import {
   wholeSecondsDuration,
   type ValueFormat,
 } from "./formats.ts";
+import { parseSelection, SELECTION_EXPECTED } from "../domain/service-accounts.ts";
+
+/** A ServiceAccount selection (parseSelection): "", "*", or comma-separated ServiceAccount names. */
+const serviceAccountSelection: ValueFormat<string> = {
+  name: "service-account-selection",
+  typeName: "string",
+  valueType: "string",
+  expected: SELECTION_EXPECTED,
+  parse(text) {
+    const parsed = parseSelection(text);
+    return "error" in parsed ? { ok: false, expected: SELECTION_EXPECTED } : { ok: true, value: text };
+  },
+};
 
 /** The settings as convict holds them after validation; durations are in milliseconds. */
 export interface Settings {
@@ -39,6 +52,8 @@ export interface Settings {
   leaderElectionLeaseDuration: number;
   leaderElectionRenewDeadline: number;
   leaderElectionRetryPeriod: number;
+  manageServiceAccounts: boolean;
+  serviceAccounts: string;
 }
 
 /** A setting's name: its config-file key. */
@@ -194,6 +209,20 @@ export const OPTION_SPECS: { readonly [K in OptionKey]: OptionSpec<Settings[K]> 
     default: "2s",
     format: positiveDuration,
     doc: "Time between Lease acquire/renew attempts; lease > renew deadline > 1.2 × this.",
+  },
+  manageServiceAccounts: {
+    flag: "manage-service-accounts",
+    env: "EATR_MANAGE_SERVICE_ACCOUNTS",
+    default: "false",
+    format: goBool,
+    doc: "Watch ServiceAccounts and add pull secrets to those selected (README: ServiceAccounts); needs RBAC on them.",
+  },
+  serviceAccounts: {
+    flag: "service-accounts",
+    env: "EATR_SERVICE_ACCOUNTS",
+    default: "",
+    format: serviceAccountSelection,
+    doc: "Selection (default, * or names a,b) where eatr/service-accounts is unset; non-empty turns the feature on.",
   },
 };
 

@@ -1,10 +1,15 @@
-import type { V1Namespace, V1Secret } from "@kubernetes/client-node";
+import type { V1Namespace, V1Secret, V1ServiceAccount } from "@kubernetes/client-node";
 import type { Clock } from "../clock.ts";
 import { registryHostOfCredentialSecret } from "../ecr/credentials.ts";
 import { credentialsVersion } from "../ecr/credentials-version.ts";
 import { parseRegistryHost } from "../ecr/registry-host.ts";
 import { MANAGED_SELECTOR } from "../domain/pull-secret.ts";
 import { requestedRegistries } from "../domain/registry-labels.ts";
+import {
+  ADDED_ANNOTATION,
+  IGNORE_ANNOTATION,
+  SERVICE_ACCOUNTS_ANNOTATION,
+} from "../domain/service-accounts.ts";
 import type { OwnWrites } from "../kube/own-writes.ts";
 import type { RestClient } from "../kube/rest.ts";
 import { Informer, type InformerLogger, type InformerObserver } from "./informer.ts";
@@ -26,18 +31,28 @@ export interface SourcesOptions {
   readonly observer?: InformerObserver;
   readonly logger?: InformerLogger;
   readonly listTimeoutMs?: number;
+  /**
+   * Run the ServiceAccount informer (-manage-service-accounts): only then does eatr list and watch
+   * ServiceAccounts, which needs RBAC on them (without it the watch would fail forever).
+   */
+  readonly serviceAccounts?: boolean;
 }
 
-/** The three informers eatr runs. There is never a cluster-wide informer on all Secrets. */
+/**
+ * The informers eatr runs: three, plus ServiceAccounts when that feature is on. There is never a
+ * cluster-wide informer on all Secrets.
+ */
 export interface Sources {
   readonly namespaces: Informer<V1Namespace>;
   /** Secrets in the host namespace (credential secrets are picked from it by name). */
   readonly credentials: Informer<V1Secret>;
   /** Pull secrets carrying app.kubernetes.io/managed-by=eatr, in every namespace. */
   readonly managedSecrets: Informer<V1Secret>;
+  /** Every ServiceAccount, trimmed (trimServiceAccount); only with SourcesOptions.serviceAccounts. */
+  readonly serviceAccounts: Informer<V1ServiceAccount> | undefined;
   /** The names of namespaces that ask for a registry. */
   namespacesUsing(registry: string): string[];
-  all(): Informer<V1Namespace | V1Secret>[];
+  all(): Informer<V1Namespace | V1Secret | V1ServiceAccount>[];
 }
 
 /**
@@ -77,6 +92,21 @@ export class InternPool {
   }
 
   private readonly lastRecords = new Map<string, Readonly<Record<string, string>>>();
+  private readonly lists = new Map<string, readonly { name: string }[]>();
+
+  /**
+   * `[{name}, …]` for these names, one shared (frozen) array per distinct list: the ServiceAccounts of a
+   * cluster mostly carry the same few imagePullSecrets lists. Callers never mutate the result.
+   */
+  sharedNames(names: readonly string[]): { name: string }[] {
+    const key = names.join("\u0000");
+    const shared = this.lists.get(key);
+    if (shared !== undefined) return shared as { name: string }[];
+    if (this.lists.size >= this.max) this.lists.clear();
+    const fresh = Object.freeze(names.map((n) => Object.freeze({ name: this.intern(n) })));
+    this.lists.set(key, fresh);
+    return fresh as { name: string }[];
+  }
 
   /**
    * Like record(), but returns the record last returned for `slot` when it holds the same entries: the
@@ -110,8 +140,9 @@ function sameEntries(a: Readonly<Record<string, string>>, b: Readonly<Record<str
 }
 
 /**
- * What reconciles read of a Namespace: name, uid, resourceVersion, phase, deletion, and only the labels
- * whose key is an ECR registry host (nothing else reads a namespace's labels). Namespaces asking for the
+ * What reconciles read of a Namespace: name, uid, resourceVersion, phase, deletion, only the labels
+ * whose key is an ECR registry host (nothing else reads a namespace's labels), and only the annotation
+ * eatr/service-accounts. Namespaces asking for the
  * same registries then share one labels object, and all active namespaces one status object.
  */
 export function trimNamespace(ns: V1Namespace, pool: InternPool): V1Namespace {
@@ -127,6 +158,11 @@ export function trimNamespace(ns: V1Namespace, pool: InternPool): V1Namespace {
     resourceVersion: m.resourceVersion,
     labels: pool.sharedRecord("namespace\u0000labels", registryLabels),
   };
+  const selection = m.annotations?.[SERVICE_ACCOUNTS_ANNOTATION];
+  if (selection !== undefined)
+    metadata.annotations = pool.sharedRecord("namespace\u0000annotations", {
+      [SERVICE_ACCOUNTS_ANNOTATION]: selection,
+    });
   if (m.deletionTimestamp !== undefined) metadata.deletionTimestamp = m.deletionTimestamp;
   const phase = ns.status?.phase;
   return {
@@ -166,13 +202,63 @@ export function trimSecret(secret: V1Secret, pool: InternPool): V1Secret {
 }
 
 /**
- * Fingerprint of what a namespace event can change for eatr (its registry labels and whether it is active),
- * of a cached, trimmed namespace.
+ * What reconciles read of a ServiceAccount: name, namespace, uid, resourceVersion, imagePullSecrets and
+ * eatr's two annotations (the ignore mark and the record of what eatr added). Writes read the live object.
+ */
+export function trimServiceAccount(
+  sa: V1ServiceAccount,
+  pool: InternPool,
+  namespaceName: (namespace: string) => string | undefined = () => undefined,
+): V1ServiceAccount {
+  const m = sa.metadata ?? {};
+  let annotations: Record<string, string> | undefined;
+  for (const key of [IGNORE_ANNOTATION, ADDED_ANNOTATION]) {
+    const value = m.annotations?.[key];
+    if (value !== undefined) (annotations ??= {})[key] = value;
+  }
+  const namespace = m.namespace === undefined ? undefined : (namespaceName(m.namespace) ?? m.namespace);
+  const out: V1ServiceAccount = {
+    metadata: {
+      name: pool.intern(m.name),
+      namespace,
+      uid: m.uid,
+      resourceVersion: m.resourceVersion,
+      ...(annotations === undefined
+        ? {}
+        : { annotations: pool.sharedRecord("serviceaccount\u0000annotations", annotations) }),
+    },
+  };
+  if (sa.imagePullSecrets !== undefined)
+    out.imagePullSecrets = pool.sharedNames(sa.imagePullSecrets.map((e) => e.name ?? ""));
+  return out;
+}
+
+/**
+ * Fingerprint of what a namespace event can change for eatr (its registry labels, its eatr/service-accounts
+ * annotation and whether it is active), of a cached, trimmed namespace.
  */
 function relevant(ns: V1Namespace): string {
-  // Cached namespaces (trimNamespace) carry only their registry labels.
+  // Cached namespaces (trimNamespace) carry only their registry labels and eatr's annotation.
   const labels = Object.entries(ns.metadata?.labels ?? {}).sort(([a], [b]) => (a < b ? -1 : 1));
-  return JSON.stringify([labels, ns.status?.phase ?? "", ns.metadata?.deletionTimestamp !== undefined]);
+  return JSON.stringify([
+    labels,
+    ns.metadata?.annotations?.[SERVICE_ACCOUNTS_ANNOTATION] ?? null,
+    ns.status?.phase ?? "",
+    ns.metadata?.deletionTimestamp !== undefined,
+  ]);
+}
+
+/**
+ * Fingerprint of what a ServiceAccount event can change for eatr, of a cached, trimmed ServiceAccount: its
+ * service-accounts informer queues the namespace on an update only when this changed.
+ */
+export function relevantServiceAccount(sa: V1ServiceAccount): string {
+  const a = sa.metadata?.annotations ?? {};
+  return JSON.stringify([
+    (sa.imagePullSecrets ?? []).map((e) => e.name ?? ""),
+    a[IGNORE_ANNOTATION] ?? null,
+    a[ADDED_ANNOTATION] ?? null,
+  ]);
 }
 
 /**
@@ -279,11 +365,38 @@ export function createSources(o: SourcesOptions): Sources {
     ...(o.logger ? { logger: o.logger } : {}),
   });
 
+  const serviceAccountPool = new InternPool();
+  const serviceAccounts = o.serviceAccounts
+    ? new Informer<V1ServiceAccount>({
+        name: "service-accounts",
+        watch: o.rest,
+        path: "/api/v1/serviceaccounts",
+        list: listPages<V1ServiceAccount>("/api/v1/serviceaccounts"),
+        clock: o.clock,
+        // A pool of its own: many distinct ServiceAccount names must not churn the pull secrets' pool.
+        transform: (sa) =>
+          trimServiceAccount(sa, serviceAccountPool, (ns) => namespaces.get(ns)?.metadata?.name),
+        handlers: {
+          onAdd: (sa) => {
+            o.enqueue(namespaceOf(sa));
+          },
+          onUpdate: (old, cur) => {
+            if (relevantServiceAccount(old) !== relevantServiceAccount(cur)) o.enqueue(namespaceOf(cur));
+          },
+          // A deleted ServiceAccount needs nothing: what eatr added went with it.
+        },
+        ...(o.observer ? { observer: o.observer } : {}),
+        ...(o.logger ? { logger: o.logger } : {}),
+      })
+    : undefined;
+
+  const informers = [namespaces, credentials, managedSecrets, ...(serviceAccounts ? [serviceAccounts] : [])];
   return {
     namespaces,
     credentials,
     managedSecrets,
+    serviceAccounts,
     namespacesUsing: (registry) => namespaces.byIndex(BY_REGISTRY, registry).map(nameOf),
-    all: () => [namespaces, credentials, managedSecrets] as Informer<V1Namespace | V1Secret>[],
+    all: () => informers,
   };
 }

@@ -25,6 +25,7 @@ export class ControllerMetrics {
   readonly tokenExpiry: Gauge<"registry">;
   readonly pullSecretWrites: Counter<"operation" | "result">;
   readonly pullSecretConflicts: Counter<"namespace" | "reason">;
+  readonly serviceAccountUpdates: Counter<"operation" | "result">;
   readonly credentialErrors: Counter<"registry" | "reason">;
   readonly credentialsProblem: Gauge<"registry" | "reason">;
   readonly informerSynced: Gauge<"informer">;
@@ -77,6 +78,12 @@ export class ControllerMetrics {
       name: "eatr_pull_secret_conflicts_total",
       help: "Pull secrets eatr leaves alone, by namespace and reason (unmanaged: someone else's secret of that name; unproven: carries eatr's label without proof eatr wrote it; immutable: cannot be renewed; contested: another eatr installation keeps rewriting it), counted when reported: at once, then once per backoff step while it lasts.",
       labelNames: ["namespace", "reason"],
+      registers,
+    });
+    this.serviceAccountUpdates = new Counter({
+      name: "eatr_service_account_updates_total",
+      help: "ServiceAccount imagePullSecrets updates by operation (add, remove, update: both) and result (success, conflict, not_found, error).",
+      labelNames: ["operation", "result"],
       registers,
     });
     this.credentialErrors = new Counter({

@@ -261,6 +261,12 @@ export interface StartOptions {
   binaries?: Binaries;
   /** Extra kube-apiserver flags, e.g. ["--watch-cache=false"]. Later flags win. */
   apiServerArgs?: string[];
+  /**
+   * Keep kube-apiserver's ServiceAccount admission plugin on (default false: disabled, as there is no
+   * kube-controller-manager to create `default` ServiceAccounts). With it on, a Pod must name an existing
+   * ServiceAccount, and gets that ServiceAccount's imagePullSecrets at creation.
+   */
+  serviceAccountAdmission?: boolean;
   /** How long to wait for /readyz and namespace default (default 120 s). */
   readyTimeoutMs?: number;
   log?: Logger;
@@ -883,7 +889,7 @@ export async function startControlPlane(opts: StartOptions = {}): Promise<Contro
       "--authorization-mode=RBAC",
       "--service-cluster-ip-range=10.0.0.0/24",
       "--allow-privileged=true",
-      "--disable-admission-plugins=ServiceAccount",
+      ...(opts.serviceAccountAdmission === true ? [] : ["--disable-admission-plugins=ServiceAccount"]),
       `--service-account-issuer=${server}/`,
       `--service-account-key-file=${certs.saPublic}`,
       `--service-account-signing-key-file=${certs.saPrivate}`,

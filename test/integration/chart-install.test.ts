@@ -310,6 +310,9 @@ describe("helm chart installed into a Pod Security restricted namespace", () => 
       [false, "create", "leases.coordination.k8s.io", "kube-system"],
       [false, "update", "leases.coordination.k8s.io", "kube-system", "kube-controller-manager"],
       [false, "create", "serviceaccounts/token", ns, release],
+      // ServiceAccounts only with serviceAccountPullSecrets.enabled (off by default):
+      [false, "list", "serviceaccounts"],
+      [false, "update", "serviceaccounts", other, "default"],
       [false, "escalate", "clusterroles.rbac.authorization.k8s.io", "", release],
       [false, "bind", "clusterroles.rbac.authorization.k8s.io", "", "cluster-admin"],
       [false, "update", "clusterroles.rbac.authorization.k8s.io", "", release],

@@ -268,6 +268,29 @@ describe("helm chart: lint, render, server-side dry run, schema", () => {
       role.rules.some((r) => r.resources.includes("secrets")),
       "the Role states the credential secrets rule when the host namespace is the release namespace",
     );
+    const clusterRole = only(objects, "ClusterRole") as K8sObject & { rules: { resources: string[] }[] };
+    assert.ok(
+      !clusterRole.rules.some((r) => r.resources.includes("serviceaccounts")),
+      "no rule on ServiceAccounts unless serviceAccountPullSecrets.enabled",
+    );
+    assert.equal(env.EATR_MANAGE_SERVICE_ACCOUNTS, undefined);
+  });
+
+  it("serviceAccountPullSecrets.enabled grants exactly get/list/watch/update on serviceaccounts and sets the options", () => {
+    const { objects } = render({
+      namespace: ns,
+      set: ["serviceAccountPullSecrets.enabled=true", "serviceAccountPullSecrets.default=default"],
+    });
+    const clusterRole = only(objects, "ClusterRole") as K8sObject & {
+      rules: { resources: string[]; verbs: string[] }[];
+    };
+    const rules = clusterRole.rules.filter((r) => r.resources.includes("serviceaccounts"));
+    assert.deepEqual(rules, [
+      { apiGroups: [""], resources: ["serviceaccounts"], verbs: ["get", "list", "watch", "update"] },
+    ]);
+    const env = resolvedEnv(only(objects, "Deployment"), ns);
+    assert.equal(env.EATR_MANAGE_SERVICE_ACCOUNTS, "true");
+    assert.equal(env.EATR_SERVICE_ACCOUNTS, "default");
   });
 
   it("every option at once (monitoring, credentials, config file, 3 replicas) renders objects the API server accepts", async () => {
@@ -358,6 +381,15 @@ describe("helm chart: lint, render, server-side dry run, schema", () => {
         message: /at '\/config\/tokenSafetyMargin': '1hour' does not match/,
       },
       { set: ["config.port=6000"], message: /at '\/config': additional properties 'port' not allowed/ },
+      {
+        set: ["serviceAccountPullSecrets.enabled=true", "serviceAccountPullSecrets.default=Default"],
+        message: /at '\/serviceAccountPullSecrets\/default': 'Default' does not match/,
+      },
+      {
+        set: ["serviceAccountPullSecrets.default=default"],
+        message:
+          /serviceAccountPullSecrets.default is "default" but serviceAccountPullSecrets.enabled is false/,
+      },
       {
         set: ["config.ecrEndpoint=ecr.local"],
         message: /at '\/config\/ecrEndpoint': 'ecr.local' does not match/,

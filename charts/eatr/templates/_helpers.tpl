@@ -96,6 +96,9 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- if and (not $v.serviceAccount.create) (not $v.serviceAccount.name) }}
 {{- fail "serviceAccount.create is false: set serviceAccount.name to the existing ServiceAccount eatr should run as." }}
 {{- end }}
+{{- if and (not $v.serviceAccountPullSecrets.enabled) $v.serviceAccountPullSecrets.default }}
+{{- fail (printf "serviceAccountPullSecrets.default is %q but serviceAccountPullSecrets.enabled is false: set enabled to true (it grants the RBAC on serviceaccounts eatr then needs)." $v.serviceAccountPullSecrets.default) }}
+{{- end }}
 {{- $seen := dict }}
 {{- range $i, $c := $v.credentials }}
 {{- if hasKey $seen $c.registry }}
@@ -151,6 +154,12 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 - name: {{ printf "EATR_%s" ($key | snakecase | upper) }}
   value: {{ $value | toString | quote }}
 {{- end }}
+{{- end }}
+{{- if .Values.serviceAccountPullSecrets.enabled }}
+- name: EATR_MANAGE_SERVICE_ACCOUNTS
+  value: "true"
+- name: EATR_SERVICE_ACCOUNTS
+  value: {{ .Values.serviceAccountPullSecrets.default | quote }}
 {{- end }}
 {{- if .Values.configFile.enabled }}
 - name: EATR_CONFIG_FILE

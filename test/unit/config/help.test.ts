@@ -133,6 +133,8 @@ void describe("describeOptions", () => {
           "EATR_LEADER_ELECTION_RETRY_PERIOD",
           "2s",
         ],
+        ["manageServiceAccounts", "manage-service-accounts", "EATR_MANAGE_SERVICE_ACCOUNTS", "false"],
+        ["serviceAccounts", "service-accounts", "EATR_SERVICE_ACCOUNTS", ""],
         ["configFile", "config", "EATR_CONFIG_FILE", ""],
       ],
     );
@@ -165,6 +167,8 @@ void describe("redactedConfig", () => {
       leaderElectionLeaseDuration: "15s",
       leaderElectionRenewDeadline: "10s",
       leaderElectionRetryPeriod: "2s",
+      manageServiceAccounts: false,
+      serviceAccounts: "",
       logLevel: "info",
       configFile: "",
     });

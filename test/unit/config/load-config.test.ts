@@ -52,6 +52,8 @@ const DEFAULTS: Config = {
   leaderElectionLeaseDurationMs: 15_000,
   leaderElectionRenewDeadlineMs: 10_000,
   leaderElectionRetryPeriodMs: 2000,
+  manageServiceAccounts: false,
+  serviceAccounts: "",
   configFile: "",
 };
 
@@ -182,6 +184,14 @@ void describe("loadConfig", () => {
         "leaderElectionRetryPeriod",
         "500ms",
         { leaderElectionRetryPeriodMs: 500 },
+      ],
+      [
+        "service-accounts",
+        "EATR_SERVICE_ACCOUNTS",
+        "serviceAccounts",
+        "default,builder",
+        // A cluster-wide selection turns the feature on by itself.
+        { manageServiceAccounts: true, serviceAccounts: "default,builder" },
       ],
     ];
     for (const [flag, env, key, text, expected] of table) {
@@ -315,13 +325,13 @@ void describe("loadConfig", () => {
         "an unknown key",
         "/c.json",
         '{"port": 1, "bogus": 2}',
-        'invalid configuration: config file /c.json: unknown key "bogus" (known keys: authTokenRenewalInterval, tokenSafetyMargin, awsCredentialsSecretPrefix, hostNamespace, informersResyncInterval, kubeconfig, loggingVerbosityLevel, port, shutdownGracePeriod, ecrEndpoint, workers, kubeApiQps, kubeApiBurst, leaderElect, leaderElectionId, leaderElectionNamespace, leaderElectionLeaseDuration, leaderElectionRenewDeadline, leaderElectionRetryPeriod)',
+        'invalid configuration: config file /c.json: unknown key "bogus" (known keys: authTokenRenewalInterval, tokenSafetyMargin, awsCredentialsSecretPrefix, hostNamespace, informersResyncInterval, kubeconfig, loggingVerbosityLevel, port, shutdownGracePeriod, ecrEndpoint, workers, kubeApiQps, kubeApiBurst, leaderElect, leaderElectionId, leaderElectionNamespace, leaderElectionLeaseDuration, leaderElectionRenewDeadline, leaderElectionRetryPeriod, manageServiceAccounts, serviceAccounts)',
       ],
       [
         "a __proto__ key",
         "/c.json",
         '{"__proto__": {"port": 1}}',
-        'invalid configuration: config file /c.json: unknown key "__proto__" (known keys: authTokenRenewalInterval, tokenSafetyMargin, awsCredentialsSecretPrefix, hostNamespace, informersResyncInterval, kubeconfig, loggingVerbosityLevel, port, shutdownGracePeriod, ecrEndpoint, workers, kubeApiQps, kubeApiBurst, leaderElect, leaderElectionId, leaderElectionNamespace, leaderElectionLeaseDuration, leaderElectionRenewDeadline, leaderElectionRetryPeriod)',
+        'invalid configuration: config file /c.json: unknown key "__proto__" (known keys: authTokenRenewalInterval, tokenSafetyMargin, awsCredentialsSecretPrefix, hostNamespace, informersResyncInterval, kubeconfig, loggingVerbosityLevel, port, shutdownGracePeriod, ecrEndpoint, workers, kubeApiQps, kubeApiBurst, leaderElect, leaderElectionId, leaderElectionNamespace, leaderElectionLeaseDuration, leaderElectionRenewDeadline, leaderElectionRetryPeriod, manageServiceAccounts, serviceAccounts)',
       ],
       [
         "a flag name used as a key",
@@ -562,7 +572,7 @@ void describe("loadConfig", () => {
       [
         "invalid configuration (6 problems):",
         "  unknown flag --bogus (see eatr --help)",
-        '  config file /c.yaml: unknown key "extra" (known keys: authTokenRenewalInterval, tokenSafetyMargin, awsCredentialsSecretPrefix, hostNamespace, informersResyncInterval, kubeconfig, loggingVerbosityLevel, port, shutdownGracePeriod, ecrEndpoint, workers, kubeApiQps, kubeApiBurst, leaderElect, leaderElectionId, leaderElectionNamespace, leaderElectionLeaseDuration, leaderElectionRenewDeadline, leaderElectionRetryPeriod)',
+        '  config file /c.yaml: unknown key "extra" (known keys: authTokenRenewalInterval, tokenSafetyMargin, awsCredentialsSecretPrefix, hostNamespace, informersResyncInterval, kubeconfig, loggingVerbosityLevel, port, shutdownGracePeriod, ecrEndpoint, workers, kubeApiQps, kubeApiBurst, leaderElect, leaderElectionId, leaderElectionNamespace, leaderElectionLeaseDuration, leaderElectionRenewDeadline, leaderElectionRetryPeriod, manageServiceAccounts, serviceAccounts)',
         '  auth-token-renewal-interval (flag --auth-token-renewal-interval) = "6 hours": expected a duration like 20s, 6h or 1h30m',
         `  host-namespace (env EATR_HOST_NAMESPACE) = "Bad_NS": expected a DNS-1123 label (at most 63 lowercase letters, digits or '-', starting and ending with a letter or digit)`,
         '  port (flag -port) = "70000": expected a port number from 0 to 65535',
