@@ -27,6 +27,10 @@ export interface Config {
   readonly shutdownGracePeriodMs: number;
   /** http(s) URL of the ECR API; "" means the SDK's regional endpoint. */
   readonly ecrEndpoint: string;
+  /** http(s) URL of the STS API; "" means the SDK's regional endpoint. */
+  readonly stsEndpoint: string;
+  /** Token file of the webIdentity source; "" means none. */
+  readonly webIdentityTokenFile: string;
   /** Concurrent reconciles, 1..64. */
   readonly workers: number;
   /** Sustained API writes per second, > 0. */
@@ -72,6 +76,8 @@ export function toConfig(settings: Settings, configFile: string, podNamespace = 
     port: settings.port,
     shutdownGracePeriodMs: settings.shutdownGracePeriod,
     ecrEndpoint: settings.ecrEndpoint,
+    stsEndpoint: settings.stsEndpoint,
+    webIdentityTokenFile: settings.webIdentityTokenFile,
     workers: settings.workers,
     kubeApiQps: settings.kubeApiQps,
     kubeApiBurst: settings.kubeApiBurst,
@@ -102,6 +108,8 @@ function settingsOf(config: Config): Settings {
     port: config.port,
     shutdownGracePeriod: config.shutdownGracePeriodMs,
     ecrEndpoint: config.ecrEndpoint,
+    stsEndpoint: config.stsEndpoint,
+    webIdentityTokenFile: config.webIdentityTokenFile,
     workers: config.workers,
     kubeApiQps: config.kubeApiQps,
     kubeApiBurst: config.kubeApiBurst,
