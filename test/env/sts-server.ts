@@ -78,6 +78,8 @@ export interface IssuedCredentials {
   action: "AssumeRole" | "AssumeRoleWithWebIdentity";
   /** The JWT's sub, for web identity. */
   subject?: string;
+  /** sha256 of the web identity token (first 16 hex digits): which token was exchanged. */
+  tokenId?: string;
 }
 
 export interface StsServerOptions {
@@ -286,7 +288,8 @@ export class StsServer {
     if (claims.nbf !== undefined && nowS < claims.nbf - 300) return invalid("Token is not yet valid");
     if (role?.webIdentitySub === undefined || claims.sub !== role.webIdentitySub)
       return fail(403, "AccessDenied", "Not authorized to perform sts:AssumeRoleWithWebIdentity");
-    return this.issue("AssumeRoleWithWebIdentity", role, sessionName, form, claims.sub);
+    const tokenId = createHash("sha256").update(token).digest("hex").slice(0, 16);
+    return this.issue("AssumeRoleWithWebIdentity", role, sessionName, form, { subject: claims.sub, tokenId });
   }
 
   private async keys(refresh: boolean): Promise<(JsonWebKey & { kid?: string })[]> {
@@ -299,8 +302,9 @@ export class StsServer {
     role: StsRole,
     sessionName: string,
     form: URLSearchParams,
-    subject?: string,
+    web?: { subject: string; tokenId: string },
   ): { xml: string; issued: IssuedCredentials } {
+    const subject = web?.subject;
     const duration = form.get("DurationSeconds");
     const lifetimeMs = duration === null ? this.o.lifetimeMs : Number(duration) * 1000;
     const expiresAtMs = this.o.now() + lifetimeMs;
@@ -329,7 +333,7 @@ export class StsServer {
         accessKeyId,
         expiresAtMs,
         action,
-        ...(subject === undefined ? {} : { subject }),
+        ...web,
       },
     };
   }
