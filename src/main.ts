@@ -107,6 +107,7 @@ async function main(): Promise<number> {
     metrics,
     hostNamespace: config.hostNamespace,
     credentialsSecretPrefix: config.awsCredentialsSecretPrefix,
+    registries: config.registries,
     installation: installationId(config.leaderElectionNamespace, config.leaderElectionId),
     renewalIntervalMs: config.authTokenRenewalIntervalMs,
     tokenSafetyMarginMs: config.tokenSafetyMarginMs,

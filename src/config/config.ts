@@ -1,3 +1,4 @@
+import type { DeclaredRegistry } from "../ecr/declared-registries.ts";
 import { formatDuration } from "./duration.ts";
 import { OPTIONS, type Settings } from "./schema.ts";
 
@@ -54,6 +55,8 @@ export interface Config {
   readonly leaderElectionRetryPeriodMs: number;
   /** The config file that was read, or "" when none was. */
   readonly configFile: string;
+  /** The config file's `registries` list: per-registry credential sources (empty when none). */
+  readonly registries: readonly DeclaredRegistry[];
 }
 
 /** Verbosity levels at or above this log at debug level (the original eatr's rule). */
@@ -63,7 +66,12 @@ const DEBUG_VERBOSITY = 6;
  * Builds the frozen Config from validated settings. podNamespace (the POD_NAMESPACE env var, "" if unset) is
  * the Lease's namespace when leaderElectionNamespace is empty; hostNamespace when both are.
  */
-export function toConfig(settings: Settings, configFile: string, podNamespace = ""): Config {
+export function toConfig(
+  settings: Settings,
+  configFile: string,
+  podNamespace = "",
+  registries: readonly DeclaredRegistry[] = [],
+): Config {
   return Object.freeze({
     authTokenRenewalIntervalMs: settings.authTokenRenewalInterval,
     tokenSafetyMarginMs: settings.tokenSafetyMargin,
@@ -93,6 +101,7 @@ export function toConfig(settings: Settings, configFile: string, podNamespace = 
     leaderElectionRenewDeadlineMs: settings.leaderElectionRenewDeadline,
     leaderElectionRetryPeriodMs: settings.leaderElectionRetryPeriod,
     configFile,
+    registries: Object.freeze([...registries]),
   });
 }
 

@@ -55,6 +55,7 @@ const DEFAULTS: Config = {
   leaderElectionRenewDeadlineMs: 10_000,
   leaderElectionRetryPeriodMs: 2000,
   configFile: "",
+  registries: [],
 };
 
 void describe("loadConfig", () => {
