@@ -353,4 +353,74 @@ void describe("keyless credential sources", () => {
       await sts.close();
     }
   });
+
+  void it("(d) two registries, two roles in two accounts, one namespace: one declared in the config file with no secret (the controller's own identity), one from its secret's keys", async () => {
+    const hostNs = uniqueHostNamespace();
+    const own = newKey(randomAccountId()); // the controller's identity, from its environment
+    const secretKey = newKey(randomAccountId());
+    const [accountA, accountB] = [randomAccountId(), randomAccountId()];
+    const roleA = `arn:aws:iam::${accountA}:role/pull-a`;
+    const roleB = `arn:aws:iam::${accountB}:role/pull-b`;
+    const hostA = registryHost(accountA, "eu-west-1");
+    const hostB = registryHost(accountB, "us-east-1");
+    const ecr = await startEcr([own, secretKey]);
+    const sts = await startStsServer({
+      ecr,
+      callers: [own, secretKey],
+      roles: [
+        { arn: roleA, trustedCallers: [own.accessKeyId], externalId: "ext-aaaa" },
+        { arn: roleB, trustedCallers: [secretKey.accessKeyId] },
+      ],
+    });
+    try {
+      const configFile = join(dir, "config-d.yaml");
+      writeFileSync(
+        configFile,
+        `registries:\n  - host: ${hostA}\n    source: assumeRole\n    roleArn: ${roleA}\n    externalId: ext-aaaa\n`,
+      );
+      await createSecret(hostNs, hostB, {
+        aws_access_key_id: secretKey.accessKeyId,
+        aws_secret_access_key: secretKey.secretAccessKey,
+        aws_role_arn: roleB,
+      });
+      const controller = await startController({
+        ecrEndpoint: ecr.endpoint,
+        hostNamespace: hostNs,
+        extraArgs: ["-sts-endpoint", sts.endpoint, "-config", configFile],
+        env: {
+          AWS_ACCESS_KEY_ID: own.accessKeyId,
+          AWS_SECRET_ACCESS_KEY: own.secretAccessKey,
+          AWS_EC2_METADATA_DISABLED: "true",
+        },
+      });
+      const ns = unique("two-roles");
+      await createLabelledNamespace(core, ns, [hostA, hostB]);
+      for (const [host, account] of [
+        [hostA, accountA],
+        [hostB, accountB],
+      ] as const) {
+        const password = await waitFor(() => passwordIn(ns, host), {
+          message: `the pull secret for ${host}`,
+        });
+        const minted = ecr.findToken(password) ?? assert.fail("minted by ECR");
+        assert.equal(minted.accountId, account, `${host}: minted in the role's account`);
+        assert.match(minted.accessKeyId, /^ASIA/);
+        assert.equal(
+          minted.region,
+          host.includes("us-east-1") ? "us-east-1" : "eu-west-1",
+          "ECR called in the registry's region",
+        );
+      }
+      assert.equal(sts.calls(roleA), 1);
+      assert.equal(sts.calls(roleB), 1);
+      assert.equal(
+        ecr.calls(own.accessKeyId) + ecr.calls(secretKey.accessKeyId),
+        0,
+        "no static key reached ECR",
+      );
+      await controller.stop();
+    } finally {
+      await sts.close();
+    }
+  });
 });
