@@ -423,4 +423,76 @@ void describe("keyless credential sources", () => {
       await sts.close();
     }
   });
+
+  void it("(e) STS throttling: cached credentials serve while valid, then failures back off per registry and recover", async () => {
+    const hostNs = uniqueHostNamespace();
+    const key = newKey(randomAccountId());
+    const roleAccount = randomAccountId();
+    const roleArn = `arn:aws:iam::${roleAccount}:role/eatr-pull`;
+    const host = registryHost(roleAccount, "eu-west-1");
+    const ecr = await startEcr([key]);
+    // Credentials live 45 s: due for renewal after 22.5 s, so the ECR refresh at ~40 s renews them.
+    const sts = await startStsServer({
+      ecr,
+      callers: [key],
+      lifetimeMs: 45_000,
+      roles: [{ arn: roleArn, trustedCallers: [key.accessKeyId] }],
+    });
+    try {
+      await createSecret(hostNs, host, {
+        aws_access_key_id: key.accessKeyId,
+        aws_secret_access_key: key.secretAccessKey,
+        aws_role_arn: roleArn,
+      });
+      const controller = await startController({
+        ecrEndpoint: ecr.endpoint,
+        hostNamespace: hostNs,
+        extraArgs: ["-sts-endpoint", sts.endpoint, "-auth-token-renewal-interval", "20s"],
+      });
+      const ns = unique("throttled");
+      await createLabelledNamespace(core, ns, [host]);
+      await waitFor(() => passwordIn(ns, host), { message: "the first pull secret" });
+      const firstKey = sts.issued()[0]?.accessKeyId ?? assert.fail("issued");
+      sts.failNext(4, "throttle");
+      // The renewal at ~40 s is throttled while the credentials are still valid: ECR is called with them.
+      await waitFor(() => sts.log().some((c) => c.outcome === "Throttling"), {
+        timeoutMs: 90_000,
+        message: "a throttled STS call",
+      });
+      await waitFor(() => ecr.tokens().filter((t) => t.accessKeyId === firstKey).length >= 3, {
+        timeoutMs: 60_000,
+        message: "ECR called again with the cached credentials despite the throttled renewal",
+      });
+      // Once they expire, the registry's fetches fail with the STS error and back off.
+      await failedEvent(
+        hostNs,
+        host,
+        /Getting AWS credentials for .* failed \(Throttling: STS AssumeRole for registry .* \(source assumeRole\) failed: Throttling: Rate exceeded/,
+      );
+      await waitFor(() => sts.issued().length >= 2, {
+        timeoutMs: 90_000,
+        message: "recovery after the throttling",
+      });
+      await waitFor(
+        async () =>
+          ecr.findToken((await passwordIn(ns, host)) ?? "")?.accessKeyId === sts.issued()[1]?.accessKeyId,
+        { timeoutMs: 60_000, message: "the pull secret minted with the renewed credentials" },
+      );
+      const throttled = sts.log().filter((c) => c.outcome === "Throttling");
+      assert.equal(throttled.length, 4, "every injected throttle was met once: no extra calls");
+      // The first was a renewal served from the cache; the other three failed fetches, backing off.
+      const failing = throttled.slice(1);
+      const gaps = failing.slice(1).map((c, i) => c.at - (failing[i]?.at ?? 0));
+      assert.equal(gaps.length, 2);
+      assert.ok(gaps[0] !== undefined && gaps[0] >= 500, `first backoff step ~1 s: ${gaps.join(", ")} ms`);
+      assert.ok(gaps[1] !== undefined && gaps[1] > gaps[0], `backoff grows: ${gaps.join(", ")} ms`);
+      assert.equal(
+        await controller.metric("eatr_sts_requests_total", { registry: host, result: "throttled" }),
+        4,
+      );
+      await controller.stop();
+    } finally {
+      await sts.close();
+    }
+  });
 });
