@@ -6,6 +6,7 @@ import { realClock, sleep, type Clock } from "./clock.ts";
 import { credentialSecretName } from "./ecr/credentials.ts";
 import { TokenCache } from "./ecr/token-cache.ts";
 import type { TokenProvider } from "./ecr/token-provider.ts";
+import type { DeclaredRegistry } from "./ecr/declared-registries.ts";
 import { TokenReporter } from "./ecr/token-reporter.ts";
 import { informersReadiness } from "./informers/informer.ts";
 import { createSources, type Sources } from "./informers/sources.ts";
@@ -41,6 +42,8 @@ export interface ControllerOptions {
   readonly metrics: ControllerMetrics;
   readonly hostNamespace: string;
   readonly credentialsSecretPrefix: string;
+  /** The config file's `registries` list (credential sources; a declared registry needs no secret). */
+  readonly registries?: readonly DeclaredRegistry[];
   /** This installation's id (installationId(): its Lease), recorded on every pull secret it writes. */
   readonly installation: string;
   readonly renewalIntervalMs: number;
@@ -190,6 +193,7 @@ export class Controller {
       events,
       hostNamespace,
       credentialsSecretPrefix,
+      declaredRegistry: (host) => options.registries?.find((r) => r.host === host),
       installation: options.installation,
       credentialProblems: this.credentialProblems,
       contests: new Contests({ clock }),

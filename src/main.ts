@@ -4,9 +4,11 @@ import { getHeapStatistics } from "node:v8";
 import { CoordinationV1Api, KubeConfig } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { ConfigError, loadConfig, redactedConfig, type Config } from "./config/index.ts";
+import { realClock } from "./clock.ts";
 import { Controller } from "./controller.ts";
 import { installationId } from "./domain/pull-secret.ts";
-import { EcrTokenProvider } from "./ecr/token-provider.ts";
+import { CredentialSources } from "./ecr/credential-source.ts";
+import { DEFAULT_ECR_TIMEOUT_MS, EcrTokenProvider } from "./ecr/token-provider.ts";
 import { shareConnections } from "./kube/shared-connections.ts";
 import { LeaderElector, LeaseLock, PrometheusLeaderElectionMetrics } from "./leader/index.ts";
 import { createLogger, serializeError } from "./log.ts";
@@ -85,11 +87,27 @@ async function main(): Promise<number> {
   const metrics = new ControllerMetrics();
   const controller = new Controller({
     kubeConfig,
-    tokenProvider: new EcrTokenProvider({ endpoint: config.ecrEndpoint }),
+    tokenProvider: new EcrTokenProvider({
+      endpoint: config.ecrEndpoint,
+      credentials: new CredentialSources({
+        clock: realClock,
+        sts: {
+          endpoint: config.stsEndpoint,
+          timeoutMs: DEFAULT_ECR_TIMEOUT_MS,
+          webIdentityTokenFile: config.webIdentityTokenFile,
+        },
+        observer: {
+          stsRequest: (registry, result) => {
+            metrics.stsRequests.inc({ registry, result });
+          },
+        },
+      }),
+    }),
     logger,
     metrics,
     hostNamespace: config.hostNamespace,
     credentialsSecretPrefix: config.awsCredentialsSecretPrefix,
+    registries: config.registries,
     installation: installationId(config.leaderElectionNamespace, config.leaderElectionId),
     renewalIntervalMs: config.authTokenRenewalIntervalMs,
     tokenSafetyMarginMs: config.tokenSafetyMarginMs,

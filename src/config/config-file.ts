@@ -1,4 +1,5 @@
 import { parseDocument } from "yaml";
+import { parseDeclaredRegistries, type DeclaredRegistry } from "../ecr/declared-registries.ts";
 import { describeOrigin, valueProblem, type Origin } from "./config-error.ts";
 import { isOptionKey, OPTION_SPECS, OPTIONS, type OptionKey } from "./schema.ts";
 
@@ -10,6 +11,8 @@ export interface FileSetting {
 
 export interface ConfigFileContents {
   readonly settings: ReadonlyMap<OptionKey, FileSetting>;
+  /** The `registries` list (file only: no flag or env var), validated. */
+  readonly registries: readonly DeclaredRegistry[];
   /** Problems found in the file, one line each. */
   readonly problems: readonly string[];
 }
@@ -27,29 +30,40 @@ export function readConfigFile(
 ): ConfigFileContents {
   const settings = new Map<OptionKey, FileSetting>();
   const problems: string[] = [];
+  const registries: DeclaredRegistry[] = [];
   const where = `config file ${path} (${describeOrigin(pathOrigin)})`;
 
   const language = /\.json$/i.test(path) ? "JSON" : /\.ya?ml$/i.test(path) ? "YAML" : undefined;
   if (language === undefined) {
-    return { settings, problems: [`${where}: expected a file name ending in .json, .yaml or .yml`] };
+    return {
+      settings,
+      registries,
+      problems: [`${where}: expected a file name ending in .json, .yaml or .yml`],
+    };
   }
   let text: string;
   try {
     text = readFile(path);
   } catch (error) {
-    return { settings, problems: [`${where}: cannot be read: ${firstLine(error)}`] };
+    return { settings, registries, problems: [`${where}: cannot be read: ${firstLine(error)}`] };
   }
   let document: unknown;
   try {
     document = language === "JSON" ? JSON.parse(text) : parseYaml(text);
   } catch (error) {
-    return { settings, problems: [`${where}: not valid ${language}: ${firstLine(error)}`] };
+    return { settings, registries, problems: [`${where}: not valid ${language}: ${firstLine(error)}`] };
   }
   if (typeof document !== "object" || document === null || Array.isArray(document)) {
-    return { settings, problems: [`${where}: expected a mapping of settings at the top level`] };
+    return { settings, registries, problems: [`${where}: expected a mapping of settings at the top level`] };
   }
 
   for (const [key, written] of Object.entries(document)) {
+    if (key === REGISTRIES_KEY) {
+      const declared = parseDeclaredRegistries(written, `config file ${path}`);
+      registries.push(...declared.registries);
+      problems.push(...declared.problems);
+      continue;
+    }
     if (!isOptionKey(key)) {
       problems.push(`config file ${path}: unknown key ${JSON.stringify(key)} (${suggestKey(key)})`);
       continue;
@@ -65,8 +79,11 @@ export function readConfigFile(
       problems.push(valueProblem(option.flag, origin, written, option.format.expected, option.sensitive));
     }
   }
-  return { settings, problems };
+  return { settings, registries, problems };
 }
+
+/** The file-only key listing registries and their credential sources. */
+export const REGISTRIES_KEY = "registries";
 
 /** An empty YAML file is an empty mapping. */
 function parseYaml(text: string): unknown {

@@ -1,3 +1,4 @@
+import type { DeclaredRegistry } from "../ecr/declared-registries.ts";
 import { formatDuration } from "./duration.ts";
 import { OPTIONS, type Settings } from "./schema.ts";
 
@@ -27,6 +28,10 @@ export interface Config {
   readonly shutdownGracePeriodMs: number;
   /** http(s) URL of the ECR API; "" means the SDK's regional endpoint. */
   readonly ecrEndpoint: string;
+  /** http(s) URL of the STS API; "" means the SDK's regional endpoint. */
+  readonly stsEndpoint: string;
+  /** Token file of the webIdentity source; "" means none. */
+  readonly webIdentityTokenFile: string;
   /** Concurrent reconciles, 1..64. */
   readonly workers: number;
   /** Sustained API writes per second, > 0. */
@@ -54,6 +59,8 @@ export interface Config {
   readonly serviceAccounts: string;
   /** The config file that was read, or "" when none was. */
   readonly configFile: string;
+  /** The config file's `registries` list: per-registry credential sources (empty when none). */
+  readonly registries: readonly DeclaredRegistry[];
 }
 
 /** Verbosity levels at or above this log at debug level (the original eatr's rule). */
@@ -63,7 +70,12 @@ const DEBUG_VERBOSITY = 6;
  * Builds the frozen Config from validated settings. podNamespace (the POD_NAMESPACE env var, "" if unset) is
  * the Lease's namespace when leaderElectionNamespace is empty; hostNamespace when both are.
  */
-export function toConfig(settings: Settings, configFile: string, podNamespace = ""): Config {
+export function toConfig(
+  settings: Settings,
+  configFile: string,
+  podNamespace = "",
+  registries: readonly DeclaredRegistry[] = [],
+): Config {
   return Object.freeze({
     authTokenRenewalIntervalMs: settings.authTokenRenewalInterval,
     tokenSafetyMarginMs: settings.tokenSafetyMargin,
@@ -76,6 +88,8 @@ export function toConfig(settings: Settings, configFile: string, podNamespace = 
     port: settings.port,
     shutdownGracePeriodMs: settings.shutdownGracePeriod,
     ecrEndpoint: settings.ecrEndpoint,
+    stsEndpoint: settings.stsEndpoint,
+    webIdentityTokenFile: settings.webIdentityTokenFile,
     workers: settings.workers,
     kubeApiQps: settings.kubeApiQps,
     kubeApiBurst: settings.kubeApiBurst,
@@ -93,6 +107,7 @@ export function toConfig(settings: Settings, configFile: string, podNamespace = 
     manageServiceAccounts: settings.manageServiceAccounts || settings.serviceAccounts.trim() !== "",
     serviceAccounts: settings.serviceAccounts,
     configFile,
+    registries: Object.freeze([...registries]),
   });
 }
 
@@ -108,6 +123,8 @@ function settingsOf(config: Config): Settings {
     port: config.port,
     shutdownGracePeriod: config.shutdownGracePeriodMs,
     ecrEndpoint: config.ecrEndpoint,
+    stsEndpoint: config.stsEndpoint,
+    webIdentityTokenFile: config.webIdentityTokenFile,
     workers: config.workers,
     kubeApiQps: config.kubeApiQps,
     kubeApiBurst: config.kubeApiBurst,

@@ -43,7 +43,7 @@ const VALUE_FLAGS: ReadonlySet<string> = new Set([
 ]);
 /** The pod's namespace, from the downward API; the default namespace of the leader election Lease. */
 const POD_NAMESPACE_ENV = "POD_NAMESPACE";
-const NO_FILE: ConfigFileContents = { settings: new Map(), problems: [] };
+const NO_FILE: ConfigFileContents = { settings: new Map(), registries: [], problems: [] };
 
 const readUtf8 = (path: string): string => readFileSync(path, "utf8");
 
@@ -97,7 +97,7 @@ export function loadConfig(options: LoadConfigOptions): LoadResult {
     );
   }
   if (problems.length > 0) throw new ConfigError(problems);
-  return { kind: "run", config: toConfig(properties, filePath, podNamespace) };
+  return { kind: "run", config: toConfig(properties, filePath, podNamespace, file.registries) };
 }
 
 /**

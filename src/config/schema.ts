@@ -43,6 +43,8 @@ export interface Settings {
   port: number;
   shutdownGracePeriod: number;
   ecrEndpoint: string;
+  stsEndpoint: string;
+  webIdentityTokenFile: string;
   workers: number;
   kubeApiQps: number;
   kubeApiBurst: number;
@@ -146,6 +148,21 @@ export const OPTION_SPECS: { readonly [K in OptionKey]: OptionSpec<Settings[K]> 
     default: "",
     format: endpointUrl,
     doc: "ECR API endpoint URL (VPC endpoints, proxies, tests); empty means the SDK's regional endpoint.",
+  },
+  stsEndpoint: {
+    flag: "sts-endpoint",
+    env: "EATR_STS_ENDPOINT",
+    default: "",
+    format: endpointUrl,
+    doc: "STS API endpoint URL for assumed roles and web identity; empty means the SDK's regional endpoint.",
+  },
+  webIdentityTokenFile: {
+    flag: "web-identity-token-file",
+    env: "EATR_WEB_IDENTITY_TOKEN_FILE",
+    envFallback: "AWS_WEB_IDENTITY_TOKEN_FILE",
+    default: "",
+    format: filePath,
+    doc: "Projected ServiceAccount token that registries with source webIdentity exchange for their role; re-read before every STS call.",
   },
   workers: {
     flag: "workers",

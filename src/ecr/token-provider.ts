@@ -1,4 +1,6 @@
+import { realClock } from "../clock.ts";
 import { ECRClient, GetAuthorizationTokenCommand, type ECRClientConfig } from "@aws-sdk/client-ecr";
+import { CredentialSources, type AwsIdentity, type CredentialResolver } from "./credential-source.ts";
 import type { AwsCredentials } from "./credentials.ts";
 import type { RegistryHost } from "./registry-host.ts";
 
@@ -46,6 +48,12 @@ export interface EcrTokenProviderOptions {
   readonly endpoint?: string;
   /** Bound on one call, including connection setup (default DEFAULT_ECR_TIMEOUT_MS). */
   readonly timeoutMs?: number;
+  /**
+   * Turns a registry's credentials into the identity the call is signed with (assumed roles, web
+   * identity, the SDK chain). Default: CredentialSources on the SDK's regional STS endpoints, without a
+   * web identity token file. Its failures (StsError…) fail the call.
+   */
+  readonly credentials?: CredentialResolver;
 }
 
 /**
@@ -57,19 +65,25 @@ export interface EcrTokenProviderOptions {
  */
 export function ecrClientConfig(
   request: Pick<TokenRequest, "registry" | "credentials">,
-  options: { readonly endpoint?: string | undefined; readonly timeoutMs: number },
+  options: {
+    readonly endpoint?: string | undefined;
+    readonly timeoutMs: number;
+    /** What the call is signed with; default the credentials' static keys. */
+    readonly identity?: AwsIdentity;
+  },
 ): ECRClientConfig {
   const { registry, credentials } = request;
   const endpoint = options.endpoint === "" ? undefined : options.endpoint;
+  const identity = options.identity ?? credentials;
   return {
     region: credentials.region,
     ...(endpoint === undefined
       ? { useFipsEndpoint: registry.fips, useDualstackEndpoint: registry.dualStack }
       : { endpoint }),
     credentials: {
-      accessKeyId: credentials.accessKeyId,
-      secretAccessKey: credentials.secretAccessKey,
-      ...(credentials.sessionToken === undefined ? {} : { sessionToken: credentials.sessionToken }),
+      accessKeyId: identity.accessKeyId ?? "",
+      secretAccessKey: identity.secretAccessKey ?? "",
+      ...(identity.sessionToken === undefined ? {} : { sessionToken: identity.sessionToken }),
     },
     // Retries are ours: per-registry backoff in the token cache keeps the call count honest.
     maxAttempts: 1,
@@ -81,21 +95,33 @@ export function ecrClientConfig(
   };
 }
 
-/** GetAuthorizationToken through the AWS SDK, with the static credentials of the credential secret. */
+/**
+ * GetAuthorizationToken through the AWS SDK, signed with what the registry's credential source yields
+ * (the credential secret's static keys by default). The source is resolved first, so its STS call is part
+ * of the fetch: an STS failure is a failed fetch.
+ */
 export class EcrTokenProvider implements TokenProvider {
   private readonly endpoint: string | undefined;
   private readonly timeoutMs: number;
+  private readonly credentials: CredentialResolver;
 
   constructor(options: EcrTokenProviderOptions = {}) {
     this.endpoint = options.endpoint === "" ? undefined : options.endpoint;
     this.timeoutMs = options.timeoutMs ?? DEFAULT_ECR_TIMEOUT_MS;
     if (!(this.timeoutMs > 0)) throw new Error("EcrTokenProvider: timeoutMs must be > 0");
+    this.credentials =
+      options.credentials ??
+      new CredentialSources({
+        clock: realClock,
+        sts: { timeoutMs: this.timeoutMs, webIdentityTokenFile: "" },
+      });
   }
 
   async getAuthorizationToken(request: TokenRequest): Promise<AuthorizationToken> {
     const { registry } = request;
+    const identity = await this.credentials.resolve(registry, request.credentials, request.signal);
     const client = new ECRClient(
-      ecrClientConfig(request, { endpoint: this.endpoint, timeoutMs: this.timeoutMs }),
+      ecrClientConfig(request, { endpoint: this.endpoint, timeoutMs: this.timeoutMs, identity }),
     );
     const timeout = AbortSignal.timeout(this.timeoutMs);
     try {

@@ -1,6 +1,8 @@
 import type { V1ObjectReference } from "@kubernetes/client-node";
 import type { Counter, Gauge } from "prom-client";
 import type { EventType } from "../kube/event-recorder.ts";
+import { StsError, stsResult } from "./credential-source.ts";
+import { CredentialSourceError } from "./sts.ts";
 import type { CachedToken, TokenCacheObserver } from "./token-cache.ts";
 
 /** Classifies an ECR error for the result label of eatr_ecr_token_requests_total. */
@@ -63,21 +65,28 @@ export class TokenReporter implements TokenCacheObserver {
   }
 
   failed(registry: string, err: unknown, retryInMs: number): void {
-    const result = ecrResult(err);
-    this.o.metrics.ecrTokenRequests.inc({ registry, result });
+    // The registry's credential source failed before ECR was called (counted as an STS request there).
+    const sourceFailed = err instanceof StsError || err instanceof CredentialSourceError;
+    const result = sourceFailed ? stsResult(err) : ecrResult(err);
+    if (!sourceFailed) this.o.metrics.ecrTokenRequests.inc({ registry, result });
     this.o.logger.warn(
       { registry, err, result, retryInMs },
-      "ECR GetAuthorizationToken failed; existing pull secrets kept",
+      sourceFailed
+        ? "AWS credentials for the registry could not be obtained; existing pull secrets kept"
+        : "ECR GetAuthorizationToken failed; existing pull secrets kept",
     );
     const cred = this.o.credentialSecret(registry);
     if (!cred) return;
-    const name = err instanceof Error ? err.name : "Error";
+    const name = err instanceof StsError ? err.code : err instanceof Error ? err.name : "Error";
     const message = err instanceof Error ? err.message : String(err);
+    const what = sourceFailed
+      ? `Getting AWS credentials for ${registry} failed (${name}: ${message})`
+      : `ECR GetAuthorizationToken for ${registry} failed (${name}: ${message})`;
     this.o.events.record(
       cred,
       "Warning",
       "TokenRequestFailed",
-      `ECR GetAuthorizationToken for ${registry} failed (${name}: ${message}); eatr retries with backoff (1 s doubling to 5 min). Existing pull secrets are kept until they expire.`,
+      `${what}; eatr retries with backoff (1 s doubling to 5 min). Existing pull secrets are kept until they expire.`,
     );
   }
 

@@ -22,6 +22,7 @@ export class ControllerMetrics {
   /** The seed's counter: registry tokens renewed (a cached token replaced by a fresh one from ECR). */
   readonly secretRenewals: Counter;
   readonly ecrTokenRequests: Counter<"registry" | "result">;
+  readonly stsRequests: Counter<"registry" | "result">;
   readonly tokenExpiry: Gauge<"registry">;
   readonly pullSecretWrites: Counter<"operation" | "result">;
   readonly pullSecretConflicts: Counter<"namespace" | "reason">;
@@ -59,6 +60,12 @@ export class ControllerMetrics {
     this.ecrTokenRequests = new Counter({
       name: "eatr_ecr_token_requests_total",
       help: "ECR GetAuthorizationToken calls by registry and result (success, throttled, invalid_credentials, error).",
+      labelNames: ["registry", "result"],
+      registers,
+    });
+    this.stsRequests = new Counter({
+      name: "eatr_sts_requests_total",
+      help: "STS calls (AssumeRole, AssumeRoleWithWebIdentity) for registries' credential sources, by registry and result (success, throttled, invalid_credentials, error).",
       labelNames: ["registry", "result"],
       registers,
     });

@@ -14,6 +14,12 @@ import {
   type AwsCredentials,
 } from "../ecr/credentials.ts";
 import { credentialsVersion } from "../ecr/credentials-version.ts";
+import {
+  declaredCredentials,
+  declaredVersion,
+  mergeDeclared,
+  type DeclaredRegistry,
+} from "../ecr/declared-registries.ts";
 import type { RegistryHost } from "../ecr/registry-host.ts";
 import { TokenPendingError, type CachedToken } from "../ecr/token-cache.ts";
 import { describeApiError, isNamespaceTerminating, statusBody, statusOf } from "../kube/api.ts";
@@ -68,6 +74,8 @@ export interface NamespaceReconcilerOptions {
   readonly events: ReconcileEvents;
   readonly hostNamespace: string;
   readonly credentialsSecretPrefix: string;
+  /** The config file's `registries` entry for a host, if any (a declared registry needs no secret). */
+  readonly declaredRegistry?: (host: string) => DeclaredRegistry | undefined;
   /** This installation's id (installationId()), recorded on every pull secret it writes. */
   readonly installation: string;
   /** Registry-wide credential problems, reported once for all the namespaces they affect. */
@@ -152,35 +160,48 @@ export class NamespaceReconciler {
     const credName = credentialSecretName(this.o.credentialsSecretPrefix, registry.host);
     const credSecret = this.o.caches.credentialSecret(credName);
     const log = { namespace, registry: registry.host };
-    if (!credSecret) {
+    const declared = this.o.declaredRegistry?.(registry.host);
+    const fromDeclaration = credSecret || !declared ? undefined : declaredCredentials(declared, registry);
+    if (!credSecret && !fromDeclaration) {
       this.o.logger.debug(log, "credential secret missing; existing pull secret kept");
       this.o.credentialProblems.report(registry.host, namespace, {
         reason: "missing",
         where: { apiVersion: "v1", kind: "Secret", namespace: this.o.hostNamespace, name: credName },
-        detail: `No credential secret ${this.o.hostNamespace}/${credName}: create it with keys aws_access_key_id and aws_secret_access_key.`,
+        detail: `No credential secret ${this.o.hostNamespace}/${credName}: create it with keys aws_access_key_id and aws_secret_access_key${declared ? ` (the registries entry says source ${declared.source}, which needs them)` : ", or aws_role_arn, or declare the registry in the config file's registries list"}.`,
       });
       return undefined;
     }
     let credentials: AwsCredentials;
-    try {
-      credentials = parseCredentials(credSecret, registry);
-    } catch (err) {
-      if (!(err instanceof CredentialsError)) throw err;
-      this.o.logger.debug(
-        { ...log, err: err.message },
-        "credential secret unusable; existing pull secret kept",
-      );
-      this.o.credentialProblems.report(registry.host, namespace, {
-        reason: "invalid",
-        where: secretRef(credSecret),
-        detail: err.message,
-      });
-      return undefined;
+    let version: string;
+    if (credSecret) {
+      let fromSecret: AwsCredentials;
+      try {
+        fromSecret = parseCredentials(credSecret, registry);
+        credentials = mergeDeclared(fromSecret, declared);
+      } catch (err) {
+        if (!(err instanceof CredentialsError)) throw err;
+        this.o.logger.debug(
+          { ...log, err: err.message },
+          "credential secret unusable; existing pull secret kept",
+        );
+        this.o.credentialProblems.report(registry.host, namespace, {
+          reason: "invalid",
+          where: secretRef(credSecret),
+          detail: err.message,
+        });
+        return undefined;
+      }
+      const secretVersion = credentialsVersion(credSecret);
+      // A declaration that changed nothing keeps the secret's version: no re-mint on upgrade.
+      version =
+        credentials === fromSecret || !declared ? secretVersion : declaredVersion(declared, secretVersion);
+      if (credentials.configuredRegion !== undefined)
+        this.tellRegionMismatch(credSecret, registry, credentials.configuredRegion);
+    } else {
+      credentials = fromDeclaration ?? assertNever();
+      version = declared ? declaredVersion(declared) : "";
     }
     this.o.credentialProblems.resolved(registry.host);
-    if (credentials.configuredRegion !== undefined)
-      this.tellRegionMismatch(credSecret, registry, credentials.configuredRegion);
-    const version = credentialsVersion(credSecret);
     const cached = this.o.caches.managedSecret(namespace, registry.host);
     if (cached && this.o.tokens.peek(registry.host) === undefined) {
       // After a restart, reuse the token already written rather than minting a new one and rewriting all.
@@ -416,4 +437,8 @@ export function secretRef(secret: V1Secret, namespace?: string): V1ObjectReferen
     namespace: secret.metadata?.namespace ?? namespace ?? "",
     uid: secret.metadata?.uid ?? "",
   };
+}
+
+function assertNever(): never {
+  throw new Error("unreachable: a declared registry without credentials");
 }

@@ -3,7 +3,8 @@
  * GetAuthorizationToken (X-Amz-Target: AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken).
  *
  * Every request is authenticated like AWS does it: the SigV4 Authorization header is parsed, the access key
- * must be one added with addKey() (and carry its session token, if it has one), the credential scope must
+ * must be one added with addKey() (and carry its session token, if it has one; a key with expiresAtMs is
+ * refused with ExpiredTokenException from then on), the credential scope must
  * name service "ecr", and the signature is recomputed here by hand from the canonical request (so it is
  * checked independently of the SDK's own signer). Errors are answered the way AWS JSON services answer them:
  * a status, `x-amzn-ErrorType` and a body `{"__type": ..., "message": ...}`.
@@ -39,6 +40,8 @@ export interface EcrKey {
   secretAccessKey: string;
   /** When set, requests must carry exactly this X-Amz-Security-Token (temporary credentials). */
   sessionToken?: string;
+  /** Temporary credentials: refused with ExpiredTokenException from this time (epoch ms, server clock) on. */
+  expiresAtMs?: number;
   /** 12-digit AWS account id; the registry in proxyEndpoint. */
   accountId: string;
 }
@@ -62,6 +65,7 @@ export type EcrOutcome =
   | "missing-authentication"
   | "incomplete-signature"
   | "unrecognized-client"
+  | "expired-token"
   | "invalid-signature"
   | "signature-expired"
   | "unknown-operation"
@@ -568,6 +572,14 @@ export class EcrServer {
     const sessionToken = header(req, "x-amz-security-token");
     if (key === undefined || (key.sessionToken ?? undefined) !== sessionToken) {
       return awsError(400, "UnrecognizedClientException", INVALID_TOKEN, "unrecognized-client");
+    }
+    if (key.expiresAtMs !== undefined && this.now() >= key.expiresAtMs) {
+      return awsError(
+        400,
+        "ExpiredTokenException",
+        "The security token included in the request is expired",
+        "expired-token",
+      );
     }
 
     const invalid = (message: string, outcome: EcrOutcome = "invalid-signature"): AwsError =>

@@ -507,7 +507,28 @@ describe("helm chart: lint, render, server-side dry run, schema", () => {
     });
     const configMap = only(objects, "ConfigMap") as K8sObject & { data: Record<string, string> };
     const configText = configMap.data["config.yaml"] ?? "";
-    assert.deepEqual(parseYaml(configText), { kubeApiBurst: 40, kubeApiQps: 20 });
+    assert.deepEqual(parseYaml(configText), {
+      kubeApiBurst: 40,
+      kubeApiQps: 20,
+      // defaultRoleArn fills the entry that names no role.
+      registries: [
+        {
+          host: "123456789012.dkr.ecr.us-east-1.amazonaws.com",
+          source: "webIdentity",
+          roleArn: "arn:aws:iam::123456789012:role/eatr-pull",
+        },
+        {
+          host: "210987654321.dkr.ecr.us-east-1.amazonaws.com",
+          source: "assumeRole",
+          roleArn: "arn:aws:iam::210987654321:role/eatr-pull",
+          externalId: "eatr-prod",
+          sessionName: "eatr",
+          durationSeconds: 3600,
+          region: "us-east-1",
+        },
+        { host: "333333333333.dkr.ecr.us-east-1.amazonaws.com", source: "default" },
+      ],
+    });
     const configFile = join(work, "config.yaml");
     await writeFile(configFile, configText);
     const env = resolvedEnv(only(objects, "Deployment"), ns);

@@ -113,6 +113,16 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 {{- end }}
 
+{{/* Whether eatr gets a mounted config file: asked for, or needed for the registries list. */}}
+{{- define "eatr.configFileEnabled" -}}
+{{- if or .Values.configFile.enabled .Values.registries }}true{{ end }}
+{{- end }}
+
+{{/* Directory of the projected ServiceAccount token (webIdentity.enabled). */}}
+{{- define "eatr.webIdentityTokenDir" -}}
+/var/run/secrets/eatr/aws
+{{- end }}
+
 {{/* Path of the mounted config file (configFile.enabled). */}}
 {{- define "eatr.configFilePath" -}}
 /etc/eatr/config.yaml
@@ -161,9 +171,13 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 - name: EATR_SERVICE_ACCOUNTS
   value: {{ .Values.serviceAccountPullSecrets.default | quote }}
 {{- end }}
-{{- if .Values.configFile.enabled }}
+{{- if include "eatr.configFileEnabled" . }}
 - name: EATR_CONFIG_FILE
   value: {{ include "eatr.configFilePath" . | quote }}
+{{- end }}
+{{- if .Values.webIdentity.enabled }}
+- name: EATR_WEB_IDENTITY_TOKEN_FILE
+  value: {{ printf "%s/token" (include "eatr.webIdentityTokenDir" .) | quote }}
 {{- end }}
 {{- with .Values.extraEnv }}
 {{ toYaml . }}

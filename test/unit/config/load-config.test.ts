@@ -43,6 +43,8 @@ const DEFAULTS: Config = {
   port: 5000,
   shutdownGracePeriodMs: 3000,
   ecrEndpoint: "",
+  stsEndpoint: "",
+  webIdentityTokenFile: "",
   workers: 4,
   kubeApiQps: 50,
   kubeApiBurst: 100,
@@ -55,6 +57,7 @@ const DEFAULTS: Config = {
   manageServiceAccounts: false,
   serviceAccounts: "",
   configFile: "",
+  registries: [],
 };
 
 void describe("loadConfig", () => {
@@ -146,6 +149,20 @@ void describe("loadConfig", () => {
         "ecrEndpoint",
         "http://localhost:4566",
         { ecrEndpoint: "http://localhost:4566" },
+      ],
+      [
+        "sts-endpoint",
+        "EATR_STS_ENDPOINT",
+        "stsEndpoint",
+        "http://localhost:4567",
+        { stsEndpoint: "http://localhost:4567" },
+      ],
+      [
+        "web-identity-token-file",
+        "EATR_WEB_IDENTITY_TOKEN_FILE",
+        "webIdentityTokenFile",
+        "/var/run/secrets/eatr/token",
+        { webIdentityTokenFile: "/var/run/secrets/eatr/token" },
       ],
       ["workers", "EATR_WORKERS", "workers", "64", { workers: 64 }],
       ["kube-api-qps", "EATR_KUBE_API_QPS", "kubeApiQps", "2.5", { kubeApiQps: 2.5 }],
@@ -325,13 +342,13 @@ void describe("loadConfig", () => {
         "an unknown key",
         "/c.json",
         '{"port": 1, "bogus": 2}',
-        'invalid configuration: config file /c.json: unknown key "bogus" (known keys: authTokenRenewalInterval, tokenSafetyMargin, awsCredentialsSecretPrefix, hostNamespace, informersResyncInterval, kubeconfig, loggingVerbosityLevel, port, shutdownGracePeriod, ecrEndpoint, workers, kubeApiQps, kubeApiBurst, leaderElect, leaderElectionId, leaderElectionNamespace, leaderElectionLeaseDuration, leaderElectionRenewDeadline, leaderElectionRetryPeriod, manageServiceAccounts, serviceAccounts)',
+        'invalid configuration: config file /c.json: unknown key "bogus" (known keys: authTokenRenewalInterval, tokenSafetyMargin, awsCredentialsSecretPrefix, hostNamespace, informersResyncInterval, kubeconfig, loggingVerbosityLevel, port, shutdownGracePeriod, ecrEndpoint, stsEndpoint, webIdentityTokenFile, workers, kubeApiQps, kubeApiBurst, leaderElect, leaderElectionId, leaderElectionNamespace, leaderElectionLeaseDuration, leaderElectionRenewDeadline, leaderElectionRetryPeriod, manageServiceAccounts, serviceAccounts)',
       ],
       [
         "a __proto__ key",
         "/c.json",
         '{"__proto__": {"port": 1}}',
-        'invalid configuration: config file /c.json: unknown key "__proto__" (known keys: authTokenRenewalInterval, tokenSafetyMargin, awsCredentialsSecretPrefix, hostNamespace, informersResyncInterval, kubeconfig, loggingVerbosityLevel, port, shutdownGracePeriod, ecrEndpoint, workers, kubeApiQps, kubeApiBurst, leaderElect, leaderElectionId, leaderElectionNamespace, leaderElectionLeaseDuration, leaderElectionRenewDeadline, leaderElectionRetryPeriod, manageServiceAccounts, serviceAccounts)',
+        'invalid configuration: config file /c.json: unknown key "__proto__" (known keys: authTokenRenewalInterval, tokenSafetyMargin, awsCredentialsSecretPrefix, hostNamespace, informersResyncInterval, kubeconfig, loggingVerbosityLevel, port, shutdownGracePeriod, ecrEndpoint, stsEndpoint, webIdentityTokenFile, workers, kubeApiQps, kubeApiBurst, leaderElect, leaderElectionId, leaderElectionNamespace, leaderElectionLeaseDuration, leaderElectionRenewDeadline, leaderElectionRetryPeriod, manageServiceAccounts, serviceAccounts)',
       ],
       [
         "a flag name used as a key",
@@ -572,7 +589,7 @@ void describe("loadConfig", () => {
       [
         "invalid configuration (6 problems):",
         "  unknown flag --bogus (see eatr --help)",
-        '  config file /c.yaml: unknown key "extra" (known keys: authTokenRenewalInterval, tokenSafetyMargin, awsCredentialsSecretPrefix, hostNamespace, informersResyncInterval, kubeconfig, loggingVerbosityLevel, port, shutdownGracePeriod, ecrEndpoint, workers, kubeApiQps, kubeApiBurst, leaderElect, leaderElectionId, leaderElectionNamespace, leaderElectionLeaseDuration, leaderElectionRenewDeadline, leaderElectionRetryPeriod, manageServiceAccounts, serviceAccounts)',
+        '  config file /c.yaml: unknown key "extra" (known keys: authTokenRenewalInterval, tokenSafetyMargin, awsCredentialsSecretPrefix, hostNamespace, informersResyncInterval, kubeconfig, loggingVerbosityLevel, port, shutdownGracePeriod, ecrEndpoint, stsEndpoint, webIdentityTokenFile, workers, kubeApiQps, kubeApiBurst, leaderElect, leaderElectionId, leaderElectionNamespace, leaderElectionLeaseDuration, leaderElectionRenewDeadline, leaderElectionRetryPeriod, manageServiceAccounts, serviceAccounts)',
         '  auth-token-renewal-interval (flag --auth-token-renewal-interval) = "6 hours": expected a duration like 20s, 6h or 1h30m',
         `  host-namespace (env EATR_HOST_NAMESPACE) = "Bad_NS": expected a DNS-1123 label (at most 63 lowercase letters, digits or '-', starting and ending with a letter or digit)`,
         '  port (flag -port) = "70000": expected a port number from 0 to 65535',

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { Registry, Counter, Gauge } from "prom-client";
+import { StsError } from "../../../src/ecr/credential-source.ts";
 import { TokenReporter } from "../../../src/ecr/token-reporter.ts";
 
 const R = "123456789012.dkr.ecr.eu-west-1.amazonaws.com";
@@ -50,5 +51,19 @@ describe("TokenReporter", () => {
     assert.match(text, /ren 1/);
     reporter.forgotten(R);
     assert.doesNotMatch(await registry.metrics(), /exp\{/);
+  });
+
+  it("reports an STS failure as a failed fetch naming the registry and source, not as an ECR call", async () => {
+    const { registry, events, reporter } = setup();
+    const cause = Object.assign(new Error("Not authorized to perform sts:AssumeRoleWithWebIdentity"), {
+      name: "AccessDenied",
+    });
+    reporter.failed(R, new StsError(R, "webIdentity", "AssumeRoleWithWebIdentity", cause), 1_000);
+    assert.equal(events.length, 1);
+    assert.match(
+      events[0] ?? "",
+      /^Warning TokenRequestFailed Getting AWS credentials for 123456789012\.dkr\.ecr\.eu-west-1\.amazonaws\.com failed \(AccessDenied: STS AssumeRoleWithWebIdentity for registry 123456789012\.dkr\.ecr\.eu-west-1\.amazonaws\.com \(source webIdentity\) failed: AccessDenied: Not authorized.*\); eatr retries with backoff/,
+    );
+    assert.doesNotMatch(await registry.metrics(), /req\{/, "no ECR call was made");
   });
 });
