@@ -1,7 +1,8 @@
 /**
  * The controller (dist/main.js) under failure: short-lived tokens, ECR throttling, ECR server errors, bad
- * keys, a restarted kube-apiserver, watches that expire (410 Gone), and moto as an ECR peer eatr was not
- * written against (its tokens come already expired, so eatr refuses them: that proves the SDK call works).
+ * keys, a restarted kube-apiserver, watches that expire (410 Gone), and moto as an ECR (and STS AssumeRole)
+ * peer eatr was not written against (its tokens come already expired, so eatr refuses them: that proves the
+ * SDK calls work).
  *
  * Each describe block runs its own controller, ECR endpoint and host namespace, one block at a time, and
  * deletes its namespaces at the end (they stay Terminating without kube-controller-manager, which eatr
@@ -17,6 +18,7 @@ import { startMoto, type MotoServer } from "../env/moto.ts";
 import {
   createCredentials,
   createLabelledNamespace,
+  createNamespace,
   credentialSecretName,
   decodePullSecret,
   deleteNamespace,
@@ -504,5 +506,104 @@ describe("moto as an independent ECR peer", () => {
     );
     assert.equal(await readSecret(core, ns, host), undefined, "no pull secret from an expired token");
     assert.equal(await controller.metric("eatr_pull_secret_writes_total"), 0);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------
+
+describe("moto as an independent STS + ECR peer: AssumeRole on top of static keys", () => {
+  const hostNs = uniqueHostNamespace();
+  const roleAccount = randomAccountId();
+  const roleArn = `arn:aws:iam::${roleAccount}:role/x`;
+  const host = registryHost(roleAccount, "us-east-1");
+  let moto: MotoServer;
+  let controller: ControllerProcess;
+
+  before(async () => {
+    moto = await startMoto();
+    await createNamespace(core, hostNs);
+    const b64 = (s: string) => Buffer.from(s, "utf8").toString("base64");
+    await core.createNamespacedSecret({
+      namespace: hostNs,
+      body: {
+        metadata: { name: credentialSecretName(host) },
+        type: "Opaque",
+        data: {
+          aws_access_key_id: b64("AKIAIOSFODNN7EXAMPLE"),
+          aws_secret_access_key: b64("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
+          aws_role_arn: b64(roleArn),
+        },
+      },
+    });
+    controller = await startController({
+      ecrEndpoint: moto.endpoint,
+      hostNamespace: hostNs,
+      extraArgs: ["-sts-endpoint", moto.endpoint],
+    });
+  });
+
+  after(async () => {
+    await controller.stop();
+    await moto.stop();
+    await deleteCreatedNamespaces();
+  });
+
+  it("moto's STS answers AssumeRole, its ECR answers the call signed with the role's credentials (2015 token refused)", async () => {
+    const ns = await labelledNamespace("moto-sts", [host]);
+    // Only reachable if moto's AssumeRole answer was parsed into credentials and the ECR call signed with
+    // them reached moto and was parsed: an STS failure would be the Event instead (StsError).
+    const event = await waitFor(
+      async () =>
+        (
+          await listEvents(core, {
+            reason: "TokenRequestFailed",
+            name: credentialSecretName(host),
+            namespace: hostNs,
+          })
+        ).find((e) => /ExpiredTokenResponseError/.test(e.message ?? "")),
+      { message: `a TokenRequestFailed ExpiredTokenResponseError Event on ${credentialSecretName(host)}` },
+    );
+    assert.equal(event.type, "Warning");
+    assert.match(
+      event.message ?? "",
+      new RegExp(
+        `ExpiredTokenResponseError: ECR returned a token for ${host.replaceAll(".", "\\.")} that had already ` +
+          "expired: expiresAt 2015-01-01T00:00:00\\.000Z",
+      ),
+    );
+    const success = await controller.metric("eatr_sts_requests_total", {
+      registry: host,
+      result: "success",
+    });
+    assert.ok(success >= 1, `${success} successful STS calls`);
+    assert.equal(
+      await controller.metric("eatr_sts_requests_total"),
+      success,
+      "no STS call failed (throttled, invalid_credentials, error)",
+    );
+    const stsErrors = (
+      await listEvents(core, {
+        reason: "TokenRequestFailed",
+        name: credentialSecretName(host),
+        namespace: hostNs,
+      })
+    ).filter((e) => /StsError|STS /.test(e.message ?? ""));
+    assert.deepEqual(stsErrors, [], "no Event names an STS failure");
+    assert.equal(await readSecret(core, ns, host), undefined, "no pull secret from an expired token");
+    // moto's own record of the roles it handed out: the role eatr named, acting in the role ARN's account.
+    // (Which account moto's ECR served is not observable: eatr discards the expired token and its
+    // proxyEndpoint is not used.)
+    const res = await fetch(`${moto.endpoint}/moto-api/data.json`);
+    const data = (await res.json()) as {
+      sts?: { AssumedRole?: { account_id: string; role_arn: string; session_name: string }[] };
+    };
+    const assumed = data.sts?.AssumedRole ?? [];
+    assert.ok(assumed.length >= 1, "moto's STS issued credentials");
+    for (const a of assumed) {
+      assert.equal(a.role_arn, roleArn);
+      assert.equal(a.account_id, roleAccount, "the assumed role acts in the role ARN's account");
+      assert.equal(a.session_name, "eatr");
+    }
+    assert.equal(assumed.length, success, "every successful STS call eatr counted was answered by moto");
   });
 });
