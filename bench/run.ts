@@ -6,7 +6,9 @@
  * latency of a new namespace, a forced token renewal under the default client rate limit, and (once the
  * controller has leader election) failover. Prints a table with the goals and writes
  * bench/results/latest.json plus a dated copy. `--scenario scaling` runs cold (and the ceiling) at
- * several sizes and draws docs/bench-scaling.svg.
+ * several sizes and draws docs/bench-scaling.svg. `--scenario sts` gives every registry an AssumeRole
+ * credential secret, runs a local STS endpoint beside the ECR endpoint and counts STS calls per registry
+ * at two namespace counts.
  *
  * Everything it starts is stopped on every exit path: try/finally, the signal and fatal-error handlers of
  * test/env/processes.ts, the control plane's orphan watchdog, and each controller stopping itself when its
@@ -37,6 +39,7 @@ import {
   leaderElectionAvailable,
   renewal,
   setup,
+  sts,
   warm,
   type Params,
 } from "./lib/scenarios.ts";
@@ -70,8 +73,13 @@ const CHART_MEMORY_LIMIT = chartMemoryLimit(repoRoot);
 const IMAGE_NODE_FLAGS = imageNodeFlags(repoRoot);
 
 const USAGE = `usage: npm run bench -- [options]
-  --scenario NAMES        all (default), scaling, or a comma list of ${ORDER.join(", ")}
-                          (dependencies are added: e.g. latency runs cold and warm first)
+  --scenario NAMES        all (default), scaling, sts, or a comma list of ${ORDER.join(", ")}
+                          (dependencies are added: e.g. latency runs cold and warm first). sts (not in
+                          all): every registry's credential secret assumes a role (static keys +
+                          aws_role_arn) from a local STS endpoint; at each --sts-sizes namespace count a
+                          fresh control plane, a controller run for --sts-seconds with
+                          -auth-token-renewal-interval 20s; reports STS calls per registry (measured, and
+                          per hour by the caching rule: renewed 5 min before expiry, at most half the life)
   --namespaces N          labelled namespaces (default 200)
   --registries R          registries each namespace asks for (default 3)
   --workers W             controller -workers and the ceiling's concurrency (default 4)
@@ -91,6 +99,10 @@ const USAGE = `usage: npm run bench -- [options]
                           (${IMAGE_NODE_FLAGS.join(" ") || "none"}, from the Dockerfile's ENTRYPOINT)
   --failover-kills K      leader kills per signal (SIGKILL and SIGTERM) in failover (default 10)
   --ceiling-client C      https (default: a minimal keep-alive client) or client-node (the controller's library)
+  --sts-sizes A,B         namespace counts for --scenario sts (default 10,1000)
+  --sts-seconds S         sts: how long each controller runs, from its start (default 45)
+  --sts-duration S        sts: aws_role_duration_seconds of the credential secrets (default 900, the
+                          smallest eatr and AWS accept)
   --svg-from FILE.json    only draw docs/bench-scaling.svg again from an earlier run's scaling results
   --svg-compare F.json    with --svg-from: draw another run's scaling results as a dashed baseline
   --main FILE             the controller script to run (default dist/main.js), e.g. a build of another commit
@@ -131,6 +143,7 @@ function ceilingClient(value: string): "https" | "client-node" {
 interface Options {
   scenarios: Set<Scenario>;
   scaling: boolean;
+  sts: { sizes: number[]; windowSeconds: number; credentialSeconds: number } | undefined;
   sizes: number[];
   failoverKills: number;
   svgFrom: string | undefined;
@@ -161,6 +174,9 @@ function parseOptions(): Options | undefined {
       "memory-limit": { type: "string", default: CHART_MEMORY_LIMIT },
       "ceiling-client": { type: "string", default: "https" },
       "failover-kills": { type: "string", default: "10" },
+      "sts-sizes": { type: "string", default: "10,1000" },
+      "sts-seconds": { type: "string", default: "45" },
+      "sts-duration": { type: "string", default: "900" },
       "svg-from": { type: "string" },
       main: { type: "string" },
       "svg-compare": { type: "string" },
@@ -172,9 +188,11 @@ function parseOptions(): Options | undefined {
   const wanted = values.scenario.split(",").map((x) => x.trim());
   const scenarios = new Set<Scenario>();
   let scaling = values.sizes !== undefined;
+  let withSts = false;
   for (const w of wanted) {
     if (w === "all") ORDER.forEach((x) => scenarios.add(x));
     else if (w === "scaling") scaling = true;
+    else if (w === "sts") withSts = true;
     else if ((ORDER as readonly string[]).includes(w)) scenarios.add(w as Scenario);
     else throw new Error(`unknown scenario ${w}`);
   }
@@ -192,9 +210,21 @@ function parseOptions(): Options | undefined {
     .replace(/:/g, "-")
     .replace(/\.\d+Z$/, "Z");
   const resultsDir = resolve(values.results);
+  const credentialSeconds = positiveInt("sts-duration", values["sts-duration"]);
+  if (credentialSeconds < 900 || credentialSeconds > 43_200)
+    throw new Error(
+      `--sts-duration must be from 900 to 43200 seconds (what eatr accepts), got ${credentialSeconds}`,
+    );
   return {
     scenarios,
     scaling,
+    sts: withSts
+      ? {
+          sizes: values["sts-sizes"].split(",").map((x) => positiveInt("sts-sizes", x.trim())),
+          windowSeconds: positiveInt("sts-seconds", values["sts-seconds"]),
+          credentialSeconds,
+        }
+      : undefined,
     failoverKills: positiveInt("failover-kills", values["failover-kills"]),
     svgFrom: values["svg-from"],
     svgCompare: values["svg-compare"],
@@ -223,8 +253,15 @@ function parseOptions(): Options | undefined {
   };
 }
 
-function envOptions(logsDir: string, registries: number): EnvOptions {
-  return { registries, mainJs: MAIN_JS, logsDir, log, memoryLimit: MEMORY_LIMIT };
+function envOptions(logsDir: string, registries: number, stsDurationSeconds?: number): EnvOptions {
+  return {
+    registries,
+    mainJs: MAIN_JS,
+    logsDir,
+    log,
+    memoryLimit: MEMORY_LIMIT,
+    ...(stsDurationSeconds === undefined ? {} : { sts: { durationSeconds: stsDurationSeconds } }),
+  };
 }
 
 async function runMain(o: Options, results: Results, logsDir: string): Promise<string> {
@@ -349,6 +386,38 @@ async function runScaling(o: Options, results: Results, logsDir: string): Promis
   return version;
 }
 
+/** ECR renewal interval of the sts scenario: the smallest eatr accepts, so the window sees several. */
+const STS_ECR_INTERVAL_SECONDS = 20;
+
+async function runSts(o: Options, results: Results, logsDir: string): Promise<string> {
+  const cfg = o.sts;
+  if (!cfg) return "";
+  let version = "";
+  results.sts = [];
+  for (const n of cfg.sizes) {
+    const p: Params = { ...o.params, namespaces: n };
+    log(`sts: N=${n} × ${p.registries}: fresh control plane, local ECR and STS`);
+    const env = await Env.start(envOptions(join(logsDir, `sts-${n}`), p.registries, cfg.credentialSeconds));
+    version = env.cp.version;
+    try {
+      const { names } = await setup(env, p);
+      const r = await sts(env, p, names, {
+        windowSeconds: cfg.windowSeconds,
+        credentialSeconds: cfg.credentialSeconds,
+        ecrIntervalSeconds: STS_ECR_INTERVAL_SECONDS,
+      });
+      results.sts.push(r);
+      log(
+        `sts: N=${n}: ${r.stsCalls} STS calls in ${r.windowSeconds} s for ${r.registries} registries ` +
+          `(${r.ecrCalls} ECR calls); ${r.stsCallsPerRegistryPerHour}/registry/h`,
+      );
+    } finally {
+      await env.stop();
+    }
+  }
+  return version;
+}
+
 async function main(): Promise<number> {
   let o: Options | undefined;
   try {
@@ -416,6 +485,7 @@ async function main(): Promise<number> {
   try {
     if (o.scenarios.size > 0) version = await runMain(o, results, logsDir);
     if (o.scaling) version = await runScaling(o, results, logsDir);
+    if (o.sts) version = await runSts(o, results, logsDir);
   } catch (err) {
     error = err instanceof Error ? (err.stack ?? err.message) : String(err);
     log(`FAILED: ${error}`);
@@ -425,7 +495,7 @@ async function main(): Promise<number> {
   const command = `npm run bench -- ${process.argv.slice(2).join(" ")}`.trim();
   const header = [
     `eatr bench: ${command}`,
-    `${o.scenarios.size > 0 ? `N=${p.namespaces} namespaces` : `scaling N=${o.sizes.join(", ")}`} × R=${p.registries} registries, workers ${p.workers}; kube-apiserver ${version || "?"}; ` +
+    `${[o.scenarios.size > 0 ? `N=${p.namespaces} namespaces` : "", o.scaling ? `scaling N=${o.sizes.join(", ")}` : "", o.sts ? `sts N=${o.sts.sizes.join(", ")}` : ""].filter((x) => x !== "").join("; ")} × R=${p.registries} registries, workers ${p.workers}; kube-apiserver ${version || "?"}; ` +
       `${machine.cpus} CPUs, ${machine.memoryGiB} GiB, load ${machine.loadAverageAtStart.join(" ")} at start; node ${machine.node}`,
     `cold, ceiling and warm run the controller with -kube-api-qps ${p.fastQps} -kube-api-burst ${p.fastQps}: the ` +
       `client rate limit is not what they measure. renewal runs with the defaults (qps ${p.renewalQps}, burst ${p.renewalBurst}).`,
@@ -443,7 +513,7 @@ async function main(): Promise<number> {
     command,
     kubernetesVersion: version,
     machine,
-    params: { ...p, log: undefined, sizes: o.scaling ? o.sizes : undefined },
+    params: { ...p, log: undefined, sizes: o.scaling ? o.sizes : undefined, sts: o.sts },
     controller,
     memoryLimit: memory,
     ...results,

@@ -7,6 +7,7 @@ import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ensureBinaries, startControlPlane, type ControlPlane } from "../../test/env/control-plane.ts";
 import { startEcrServer, type EcrServer } from "../../test/env/ecr-server.ts";
+import { startStsServer, type StsServer } from "../../test/env/sts-server.ts";
 import type { MemoryLimit } from "./memory-limit.ts";
 import { parseLabels } from "../../test/support/prometheus-text.ts";
 import { Controller, cpuSecondsOf } from "./controller.ts";
@@ -88,6 +89,17 @@ export interface EnvOptions {
   log: (line: string) => void;
   /** Every controller runs in a memory cgroup of its own with this limit. */
   memoryLimit?: MemoryLimit | undefined;
+  /**
+   * When set, a local STS endpoint runs beside the ECR endpoint and each registry's credential secret
+   * assumes a role of the registry's account (aws_role_arn, aws_role_duration_seconds) on top of its
+   * static keys; controllers get -sts-endpoint.
+   */
+  sts?: { durationSeconds: number } | undefined;
+}
+
+/** The role each registry's credential secret assumes when the env runs with an STS endpoint. */
+export function benchRoleArn(r: Registry): string {
+  return `arn:aws:iam::${r.accountId}:role/eatr-bench`;
 }
 
 export class Env {
@@ -99,12 +111,22 @@ export class Env {
   readonly cp: ControlPlane;
   readonly kube: Kube;
   readonly ecr: EcrServer;
+  /** The local STS endpoint (only with EnvOptions.sts). */
+  readonly sts: StsServer | undefined;
   private readonly o: EnvOptions;
 
-  private constructor(cp: ControlPlane, kube: Kube, ecr: EcrServer, registries: Registry[], o: EnvOptions) {
+  private constructor(
+    cp: ControlPlane,
+    kube: Kube,
+    ecr: EcrServer,
+    sts: StsServer | undefined,
+    registries: Registry[],
+    o: EnvOptions,
+  ) {
     this.cp = cp;
     this.kube = kube;
     this.ecr = ecr;
+    this.sts = sts;
     this.o = o;
     this.registries = registries;
     this.tracker = new SecretTracker(kube, ecr, registries);
@@ -116,6 +138,7 @@ export class Env {
     const binaries = await ensureBinaries({ helm: false, log: o.log });
     const cp = await startControlPlane({ binaries, log: o.log });
     let ecr: EcrServer | undefined;
+    let sts: StsServer | undefined;
     let kube: Kube | undefined;
     try {
       const registries = makeRegistries(o.registries);
@@ -128,13 +151,24 @@ export class Env {
         // Real ECR passwords are about 2,000 characters: pull secrets of real size (about 3.7 KiB of data).
         passwordLength: ECR_PASSWORD_LENGTH,
       });
+      if (o.sts)
+        sts = await startStsServer({
+          ecr,
+          callers: registries.map((r) => ({
+            accessKeyId: r.accessKeyId,
+            secretAccessKey: r.secretAccessKey,
+            accountId: r.accountId,
+          })),
+          roles: registries.map((r) => ({ arn: benchRoleArn(r), trustedCallers: [r.accessKeyId] })),
+        });
       kube = new Kube(cp);
-      const env = new Env(cp, kube, ecr, registries, o);
+      const env = new Env(cp, kube, ecr, sts, registries, o);
       await env.createHostNamespace();
       await env.tracker.start();
       return env;
     } catch (err) {
       kube?.close();
+      await sts?.close();
       await ecr?.close();
       await cp.stop();
       throw err;
@@ -143,11 +177,18 @@ export class Env {
 
   private async createHostNamespace(): Promise<void> {
     await this.kube.json("POST", "/api/v1/namespaces", { metadata: { name: HOST_NAMESPACE } });
+    const sts = this.o.sts;
     for (const r of this.registries) {
       await this.kube.json("POST", `/api/v1/namespaces/${HOST_NAMESPACE}/secrets`, {
         metadata: { name: `${CREDENTIALS_PREFIX}-${r.host}` },
         type: "Opaque",
-        stringData: { aws_access_key_id: r.accessKeyId, aws_secret_access_key: r.secretAccessKey },
+        stringData: {
+          aws_access_key_id: r.accessKeyId,
+          aws_secret_access_key: r.secretAccessKey,
+          ...(sts === undefined
+            ? {}
+            : { aws_role_arn: benchRoleArn(r), aws_role_duration_seconds: String(sts.durationSeconds) }),
+        },
       });
     }
   }
@@ -174,7 +215,7 @@ export class Env {
       kubeconfig: this.cp.kubeconfigPath,
       ecrEndpoint: this.ecr.endpoint,
       hostNamespace: HOST_NAMESPACE,
-      args,
+      args: this.sts === undefined ? args : [...args, "-sts-endpoint", this.sts.endpoint],
       nodeArgs,
       memoryLimit: this.o.memoryLimit,
       logFile: join(this.o.logsDir, `${String(this.controllerCount).padStart(2, "0")}-${name}.log`),
@@ -282,6 +323,7 @@ export class Env {
     for (const c of [...this.controllers]) await c.stop().catch(() => undefined);
     this.tracker.stop();
     this.kube.close();
+    await this.sts?.close().catch(() => undefined);
     await this.ecr.close().catch(() => undefined);
     await this.cp.stop();
   }

@@ -10,6 +10,7 @@ import type {
   LatencyResult,
   RenewalResult,
   SetupResult,
+  StsResult,
   WarmResult,
 } from "./scenarios.ts";
 
@@ -35,6 +36,7 @@ export interface Results {
   renewal?: RenewalResult;
   failover?: FailoverResult | { error: string };
   scaling?: ScalingPoint[];
+  sts?: StsResult[];
 }
 
 export interface Goal {
@@ -288,6 +290,29 @@ export function renderTable(r: Results, goals: readonly Goal[], header: readonly
       "scaling",
       `N=${p.namespaces} × ${p.registries}`,
       `cold ${p.coldSeconds} s, ceiling ${fmt(p.ceilingSeconds, " s")}, ratio ${fmt(p.ceilingRatio)}, peak RSS ${p.peakRssMb} MiB, CPU ${p.cpuSeconds} s, others' CPU ${fmt(p.otherCpuSeconds, " s")}`,
+    );
+  }
+  for (const t of r.sts ?? []) {
+    const scope = `sts N=${t.namespaces} × ${t.registries}`;
+    add(
+      scope,
+      "STS calls (window)",
+      `${t.stsCalls} in ${t.windowSeconds} s (per registry ${Object.values(t.stsCallsPerRegistry).join(", ")}; ` +
+        `rule predicts ${t.expectedStsCallsPerRegistry}: ${t.matchesRule ? "matches" : "DIFFERS"}); ` +
+        `eatr counted ${t.stsSuccess} success, ${t.stsFailures} failed`,
+    );
+    add(
+      scope,
+      "ECR calls / writes",
+      `${t.ecrCalls} ECR calls (${t.ecrCallsPerRegistry} per registry at -auth-token-renewal-interval ` +
+        `${t.ecrRenewalIntervalSeconds}s), ${t.pullSecretWrites} pull secret writes, all secrets after ${t.secondsToAllSecrets} s`,
+    );
+    add(
+      scope,
+      "STS calls per registry per hour",
+      `${t.stsCallsPerRegistryPerHour} at ${t.ecrRenewalIntervalSeconds}s ECR interval, ` +
+        `${t.stsCallsPerRegistryPerHourAtDefaultInterval} at the default 6h (${t.credentialSeconds} s credentials, ` +
+        `renewed after ${t.credentialsRenewAfterSeconds} s)`,
     );
   }
   const goalRows = [

@@ -9,7 +9,7 @@ import { promisify } from "node:util";
 import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
 import { sumMetric } from "../../test/support/prometheus-text.ts";
 import type { Controller } from "./controller.ts";
-import { ECR_PASSWORD_LENGTH, Env, nsName, round, type Costs } from "./env.ts";
+import { benchRoleArn, ECR_PASSWORD_LENGTH, Env, nsName, round, type Costs } from "./env.ts";
 import { forEachLimit } from "./kube.ts";
 import { passwordOf, SecretTracker, type Registry } from "./tracker.ts";
 
@@ -817,5 +817,121 @@ export async function leaderElectionAvailable(mainJs: string): Promise<boolean> 
     return /^\s*-leader-elect\b/m.test(stdout);
   } catch {
     return false;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// sts
+
+/** Credentials are renewed this long before they expire, at most half their life (CredentialSources). */
+const STS_REFRESH_MARGIN_S = 300;
+
+export interface StsResult {
+  namespaces: number;
+  registries: number;
+  /** aws_role_duration_seconds of every registry's credential secret. */
+  credentialSeconds: number;
+  /** Cached credentials are renewed by the first ECR call this long after they were obtained. */
+  credentialsRenewAfterSeconds: number;
+  /** -auth-token-renewal-interval the controller ran with: how often each registry makes an ECR call. */
+  ecrRenewalIntervalSeconds: number;
+  /** Spawn → every pull secret written. */
+  secondsToAllSecrets: number;
+  /** Spawn → end of the measured window. */
+  windowSeconds: number;
+  /** AssumeRole requests the local STS endpoint received, in all and per registry (its own count). */
+  stsCalls: number;
+  stsCallsPerRegistry: Record<string, number>;
+  /** eatr_sts_requests_total: success, and everything else. */
+  stsSuccess: number;
+  stsFailures: number;
+  ecrCalls: number;
+  ecrCallsPerRegistry: number;
+  /** What the caching rule predicts per registry in the window: the first call plus one per renewal. */
+  expectedStsCallsPerRegistry: number;
+  /** Every registry made exactly the predicted number of STS calls. */
+  matchesRule: boolean;
+  /** Extrapolated by the caching rule: STS calls per registry per hour at this ECR renewal interval. */
+  stsCallsPerRegistryPerHour: number;
+  /** The same at the default -auth-token-renewal-interval (6h). */
+  stsCallsPerRegistryPerHourAtDefaultInterval: number;
+  pullSecretWrites: number;
+  peakRssMb: number;
+}
+
+/** STS calls per registry per hour: one per ECR call made once the cached credentials are due. */
+export function stsCallsPerHour(renewAfterS: number, ecrIntervalS: number): number {
+  const period = ecrIntervalS * Math.max(1, Math.ceil(renewAfterS / ecrIntervalS));
+  return 3600 / period;
+}
+
+/**
+ * AssumeRole credentials on every registry (env started with `sts`): the controller runs for a bounded
+ * window with a short ECR renewal interval, so each registry makes several ECR calls, and the local STS
+ * endpoint counts the AssumeRole calls per registry. They depend on the credentials' lifetime and the ECR
+ * interval, not on the number of namespaces.
+ */
+export async function sts(
+  env: Env,
+  p: Params,
+  names: readonly string[],
+  o: { windowSeconds: number; credentialSeconds: number; ecrIntervalSeconds: number },
+): Promise<StsResult> {
+  const server = env.sts;
+  if (!server) throw new Error("the sts scenario needs an env started with an STS endpoint");
+  const expected = names.length * env.registries.length;
+  server.resetCounts();
+  env.ecr.resetCounts();
+  env.tracker.resetTimes();
+  const c = env.startController(
+    "sts",
+    controllerArgs(p, ["-auth-token-renewal-interval", `${o.ecrIntervalSeconds}s`]),
+    nodeArgs(p, "sts"),
+  );
+  try {
+    const allAt = await within(
+      env.tracker.whenCount(expected),
+      deadlineMs(expected, 20),
+      `${expected} pull secrets`,
+      env,
+      c,
+    );
+    const end = c.spawnedAt + o.windowSeconds * 1000;
+    if (end > performance.now()) await sleep(end - performance.now());
+    const text = await c.metricsText();
+    const windowMs = performance.now() - c.spawnedAt;
+    const stats = await c.stop();
+    const renewAfter = o.credentialSeconds - Math.min(STS_REFRESH_MARGIN_S, o.credentialSeconds / 2);
+    // ECR calls happen at 0, I, 2I…; the cached credentials are renewed by the first one at or after
+    // renewAfter, then again `period` later.
+    const period = o.ecrIntervalSeconds * Math.max(1, Math.ceil(renewAfter / o.ecrIntervalSeconds));
+    const expectedPerRegistry = 1 + Math.floor(windowMs / 1000 / period);
+    const perRegistry = Object.fromEntries(
+      env.registries.map((r) => [r.host, server.calls(benchRoleArn(r))]),
+    );
+    const stsSuccess = sumMetric(text, "eatr_sts_requests_total", { result: "success" });
+    return {
+      namespaces: names.length,
+      registries: env.registries.length,
+      credentialSeconds: o.credentialSeconds,
+      credentialsRenewAfterSeconds: renewAfter,
+      ecrRenewalIntervalSeconds: o.ecrIntervalSeconds,
+      secondsToAllSecrets: s(allAt - c.spawnedAt),
+      windowSeconds: s(windowMs),
+      stsCalls: server.calls(),
+      stsCallsPerRegistry: perRegistry,
+      stsSuccess,
+      stsFailures: sumMetric(text, "eatr_sts_requests_total") - stsSuccess,
+      ecrCalls: env.ecr.totalCalls(),
+      ecrCallsPerRegistry: round(env.ecr.totalCalls() / env.registries.length, 2),
+      expectedStsCallsPerRegistry: expectedPerRegistry,
+      matchesRule: Object.values(perRegistry).every((n) => n === expectedPerRegistry),
+      stsCallsPerRegistryPerHour: round(stsCallsPerHour(renewAfter, o.ecrIntervalSeconds), 3),
+      stsCallsPerRegistryPerHourAtDefaultInterval: round(stsCallsPerHour(renewAfter, 6 * 3600), 3),
+      pullSecretWrites: sumMetric(text, "eatr_pull_secret_writes_total"),
+      peakRssMb: round(stats.peakRssMb, 1),
+    };
+  } finally {
+    await c.stop();
   }
 }

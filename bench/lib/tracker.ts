@@ -157,7 +157,12 @@ export class SecretTracker {
     let seq = this.passwordSeq.get(password);
     if (seq === undefined) {
       const token = this.ecr.findToken(password);
-      if (token?.accessKeyId !== registry.accessKeyId) return false;
+      if (!token) return false;
+      // Minted with the registry's own key, or (AssumeRole) with temporary credentials of its account.
+      const ours =
+        token.accessKeyId === registry.accessKeyId ||
+        (token.accountId === registry.accountId && token.region === registry.region);
+      if (!ours) return false;
       seq = token.seq;
       this.passwordSeq.set(password, seq);
     }
