@@ -27,6 +27,7 @@
 import { createHash, createHmac, randomBytes, randomUUID, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { parseAmzDate } from "./sigv4.ts";
 
 export const GET_AUTHORIZATION_TOKEN_TARGET = "AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken";
 const TARGET_PREFIX = "AmazonEC2ContainerRegistry_V20150921.";
@@ -203,15 +204,6 @@ function header(req: IncomingMessage, name: string): string | undefined {
 
 function canonicalHeaderValue(values: string[]): string {
   return values.map((v) => v.replace(/\s+/g, " ").trim()).join(",");
-}
-
-/** "20260101T000000Z" -> epoch ms, or undefined. */
-function parseAmzDate(s: string): number | undefined {
-  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(s);
-  if (!m) return undefined;
-  const [, y, mo, d, h, mi, se] = m.map(Number);
-  if (y === undefined || mo === undefined || d === undefined) return undefined;
-  return Date.UTC(y, mo - 1, d, h ?? 0, mi ?? 0, se ?? 0);
 }
 
 function formatAmzDate(ms: number): string {

@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { createHash, createHmac, type Hash } from "node:crypto";
 import { request as httpRequest } from "node:http";
 import { after, before, describe, it } from "node:test";
 import { SignatureV4 } from "@smithy/signature-v4";
@@ -10,6 +9,7 @@ import {
   type ECRClientConfig,
 } from "@aws-sdk/client-ecr";
 import { startEcrServer, type EcrKey, type EcrServer } from "../../env/ecr-server.ts";
+import { Sha256 } from "../../env/sigv4.ts";
 
 const ALICE: EcrKey = {
   accessKeyId: "AKIAALICE0000000001",
@@ -436,29 +436,6 @@ void describe("test ECR server clock checks", () => {
     }
   });
 });
-
-/** node:crypto as the Checksum constructor @smithy/signature-v4 wants. */
-class Sha256 {
-  private readonly h: Hash | ReturnType<typeof createHmac>;
-  constructor(secret?: string | ArrayBuffer | ArrayBufferView) {
-    this.h = secret === undefined ? createHash("sha256") : createHmac("sha256", bytes(secret));
-  }
-  update(data: string | ArrayBuffer | ArrayBufferView): void {
-    this.h.update(bytes(data));
-  }
-  digest(): Promise<Uint8Array> {
-    return Promise.resolve(new Uint8Array(this.h.digest()));
-  }
-  reset(): void {
-    throw new Error("not needed");
-  }
-}
-
-function bytes(data: string | ArrayBuffer | ArrayBufferView): string | Uint8Array {
-  if (typeof data === "string") return data;
-  if (data instanceof ArrayBuffer) return new Uint8Array(data);
-  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-}
 
 interface RawResponse {
   status: number;
