@@ -18,14 +18,7 @@
  * Counters: calls(roleArn) counts requests naming that role, log() tells each request's outcome;
  * failNext(n, "throttle") answers the next n requests with 400 Throttling.
  */
-import {
-  type JsonWebKey,
-  createHash,
-  createPublicKey,
-  randomBytes,
-  randomUUID,
-  verify,
-} from "node:crypto";
+import { type JsonWebKey, createHash, createPublicKey, randomBytes, randomUUID, verify } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { SignatureV4 } from "@smithy/signature-v4";
