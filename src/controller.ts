@@ -62,6 +62,11 @@ export interface ControllerOptions {
    * informer, no RBAC needed); a string turns the feature on with that cluster-wide selection (-service-accounts).
    */
   readonly serviceAccounts?: string;
+  /**
+   * -restrict-to-declared-registries: serve only `registries` (labels for other hosts are refused with a
+   * Warning Event), and read secrets only by the names the declared hosts give them.
+   */
+  readonly restrictToDeclaredRegistries?: boolean;
 }
 
 /**

@@ -116,6 +116,7 @@ async function main(): Promise<number> {
     kubeApiQps: config.kubeApiQps,
     kubeApiBurst: config.kubeApiBurst,
     ...(config.manageServiceAccounts ? { serviceAccounts: config.serviceAccounts } : {}),
+    restrictToDeclaredRegistries: config.restrictToDeclaredRegistries,
   });
   logger.info(
     {

@@ -57,6 +57,8 @@ export interface Config {
   readonly manageServiceAccounts: boolean;
   /** The cluster-wide ServiceAccount selection ("", "*", or comma-separated names; parseSelection). */
   readonly serviceAccounts: string;
+  /** Serve only the declared `registries`: labels for other hosts are refused with a Warning Event. */
+  readonly restrictToDeclaredRegistries: boolean;
   /** The config file that was read, or "" when none was. */
   readonly configFile: string;
   /** The config file's `registries` list: per-registry credential sources (empty when none). */
@@ -106,6 +108,7 @@ export function toConfig(
     leaderElectionRetryPeriodMs: settings.leaderElectionRetryPeriod,
     manageServiceAccounts: settings.manageServiceAccounts || settings.serviceAccounts.trim() !== "",
     serviceAccounts: settings.serviceAccounts,
+    restrictToDeclaredRegistries: settings.restrictToDeclaredRegistries,
     configFile,
     registries: Object.freeze([...registries]),
   });
@@ -136,6 +139,7 @@ function settingsOf(config: Config): Settings {
     leaderElectionRetryPeriod: config.leaderElectionRetryPeriodMs,
     manageServiceAccounts: config.manageServiceAccounts,
     serviceAccounts: config.serviceAccounts,
+    restrictToDeclaredRegistries: config.restrictToDeclaredRegistries,
   };
 }
 

@@ -56,6 +56,7 @@ export interface Settings {
   leaderElectionRetryPeriod: number;
   manageServiceAccounts: boolean;
   serviceAccounts: string;
+  restrictToDeclaredRegistries: boolean;
 }
 
 /** A setting's name: its config-file key. */
@@ -240,6 +241,13 @@ export const OPTION_SPECS: { readonly [K in OptionKey]: OptionSpec<Settings[K]> 
     default: "",
     format: serviceAccountSelection,
     doc: "Selection (default, * or names a,b) where eatr/service-accounts is unset; non-empty turns the feature on.",
+  },
+  restrictToDeclaredRegistries: {
+    flag: "restrict-to-declared-registries",
+    env: "EATR_RESTRICT_TO_DECLARED_REGISTRIES",
+    default: "false",
+    format: goBool,
+    doc: "Serve only the config file's registries list; labels for other hosts get a Warning Event (README: Least privilege).",
   },
 };
 

@@ -137,6 +137,12 @@ void describe("describeOptions", () => {
         ],
         ["manageServiceAccounts", "manage-service-accounts", "EATR_MANAGE_SERVICE_ACCOUNTS", "false"],
         ["serviceAccounts", "service-accounts", "EATR_SERVICE_ACCOUNTS", ""],
+        [
+          "restrictToDeclaredRegistries",
+          "restrict-to-declared-registries",
+          "EATR_RESTRICT_TO_DECLARED_REGISTRIES",
+          "false",
+        ],
         ["configFile", "config", "EATR_CONFIG_FILE", ""],
       ],
     );
@@ -173,6 +179,7 @@ void describe("redactedConfig", () => {
       leaderElectionRetryPeriod: "2s",
       manageServiceAccounts: false,
       serviceAccounts: "",
+      restrictToDeclaredRegistries: false,
       logLevel: "info",
       configFile: "",
     });

@@ -56,6 +56,7 @@ const DEFAULTS: Config = {
   leaderElectionRetryPeriodMs: 2000,
   manageServiceAccounts: false,
   serviceAccounts: "",
+  restrictToDeclaredRegistries: false,
   configFile: "",
   registries: [],
 };
@@ -342,13 +343,13 @@ void describe("loadConfig", () => {
         "an unknown key",
         "/c.json",
         '{"port": 1, "bogus": 2}',
-        'invalid configuration: config file /c.json: unknown key "bogus" (known keys: authTokenRenewalInterval, tokenSafetyMargin, awsCredentialsSecretPrefix, hostNamespace, informersResyncInterval, kubeconfig, loggingVerbosityLevel, port, shutdownGracePeriod, ecrEndpoint, stsEndpoint, webIdentityTokenFile, workers, kubeApiQps, kubeApiBurst, leaderElect, leaderElectionId, leaderElectionNamespace, leaderElectionLeaseDuration, leaderElectionRenewDeadline, leaderElectionRetryPeriod, manageServiceAccounts, serviceAccounts)',
+        'invalid configuration: config file /c.json: unknown key "bogus" (known keys: authTokenRenewalInterval, tokenSafetyMargin, awsCredentialsSecretPrefix, hostNamespace, informersResyncInterval, kubeconfig, loggingVerbosityLevel, port, shutdownGracePeriod, ecrEndpoint, stsEndpoint, webIdentityTokenFile, workers, kubeApiQps, kubeApiBurst, leaderElect, leaderElectionId, leaderElectionNamespace, leaderElectionLeaseDuration, leaderElectionRenewDeadline, leaderElectionRetryPeriod, manageServiceAccounts, serviceAccounts, restrictToDeclaredRegistries)',
       ],
       [
         "a __proto__ key",
         "/c.json",
         '{"__proto__": {"port": 1}}',
-        'invalid configuration: config file /c.json: unknown key "__proto__" (known keys: authTokenRenewalInterval, tokenSafetyMargin, awsCredentialsSecretPrefix, hostNamespace, informersResyncInterval, kubeconfig, loggingVerbosityLevel, port, shutdownGracePeriod, ecrEndpoint, stsEndpoint, webIdentityTokenFile, workers, kubeApiQps, kubeApiBurst, leaderElect, leaderElectionId, leaderElectionNamespace, leaderElectionLeaseDuration, leaderElectionRenewDeadline, leaderElectionRetryPeriod, manageServiceAccounts, serviceAccounts)',
+        'invalid configuration: config file /c.json: unknown key "__proto__" (known keys: authTokenRenewalInterval, tokenSafetyMargin, awsCredentialsSecretPrefix, hostNamespace, informersResyncInterval, kubeconfig, loggingVerbosityLevel, port, shutdownGracePeriod, ecrEndpoint, stsEndpoint, webIdentityTokenFile, workers, kubeApiQps, kubeApiBurst, leaderElect, leaderElectionId, leaderElectionNamespace, leaderElectionLeaseDuration, leaderElectionRenewDeadline, leaderElectionRetryPeriod, manageServiceAccounts, serviceAccounts, restrictToDeclaredRegistries)',
       ],
       [
         "a flag name used as a key",
@@ -589,7 +590,7 @@ void describe("loadConfig", () => {
       [
         "invalid configuration (6 problems):",
         "  unknown flag --bogus (see eatr --help)",
-        '  config file /c.yaml: unknown key "extra" (known keys: authTokenRenewalInterval, tokenSafetyMargin, awsCredentialsSecretPrefix, hostNamespace, informersResyncInterval, kubeconfig, loggingVerbosityLevel, port, shutdownGracePeriod, ecrEndpoint, stsEndpoint, webIdentityTokenFile, workers, kubeApiQps, kubeApiBurst, leaderElect, leaderElectionId, leaderElectionNamespace, leaderElectionLeaseDuration, leaderElectionRenewDeadline, leaderElectionRetryPeriod, manageServiceAccounts, serviceAccounts)',
+        '  config file /c.yaml: unknown key "extra" (known keys: authTokenRenewalInterval, tokenSafetyMargin, awsCredentialsSecretPrefix, hostNamespace, informersResyncInterval, kubeconfig, loggingVerbosityLevel, port, shutdownGracePeriod, ecrEndpoint, stsEndpoint, webIdentityTokenFile, workers, kubeApiQps, kubeApiBurst, leaderElect, leaderElectionId, leaderElectionNamespace, leaderElectionLeaseDuration, leaderElectionRenewDeadline, leaderElectionRetryPeriod, manageServiceAccounts, serviceAccounts, restrictToDeclaredRegistries)',
         '  auth-token-renewal-interval (flag --auth-token-renewal-interval) = "6 hours": expected a duration like 20s, 6h or 1h30m',
         `  host-namespace (env EATR_HOST_NAMESPACE) = "Bad_NS": expected a DNS-1123 label (at most 63 lowercase letters, digits or '-', starting and ending with a letter or digit)`,
         '  port (flag -port) = "70000": expected a port number from 0 to 65535',
