@@ -31,6 +31,7 @@ import {
   ServiceAccountReconciler,
 } from "./reconcilers/service-accounts.ts";
 import { NO_SERVICE_ACCOUNTS, parseSelection } from "./domain/service-accounts.ts";
+import { RegistryPolicy } from "./domain/registry-policy.ts";
 import { ServiceAccountWriter } from "./kube/service-account-writer.ts";
 
 export const CONTROLLER_NAME = "eatr";
@@ -87,6 +88,8 @@ export class Controller {
   private readonly serviceAccounts: ServiceAccountReconciler | undefined;
   private readonly resync: Resync;
   private readonly credentialProblems: CredentialProblems;
+  /** Which registries each namespace gets (labels, namespaceSelector, excludeNamespaces, restriction). */
+  private readonly registryPolicy: RegistryPolicy;
   /** Aborted to halt every pull secret write at once (leadership lost). */
   private readonly writes = new AbortController();
   private workers: WorkerPool | undefined;
@@ -118,6 +121,10 @@ export class Controller {
       limiter,
     }));
     const ownWrites = new OwnWrites({ missed: enqueue });
+    const registryPolicy = (this.registryPolicy = new RegistryPolicy({
+      registries: options.registries ?? [],
+      restrictToDeclared: options.restrictToDeclaredRegistries === true,
+    }));
     const sources = (this.sources = createSources({
       rest,
       clock,
@@ -132,6 +139,7 @@ export class Controller {
       logger,
       serviceAccounts: options.serviceAccounts !== undefined,
       observer: metrics.informerObserver(),
+      registryPolicy,
     }));
     metrics.observeInformers(() =>
       sources.all().map((i) => ({ name: i.name, synced: i.hasSynced(), healthy: i.isHealthy() })),
@@ -199,6 +207,7 @@ export class Controller {
       hostNamespace,
       credentialsSecretPrefix,
       declaredRegistry: (host) => options.registries?.find((r) => r.host === host),
+      registryPolicy,
       installation: options.installation,
       credentialProblems: this.credentialProblems,
       contests: new Contests({ clock }),
@@ -251,6 +260,7 @@ export class Controller {
       logger,
       defaultSelection: selection.kind === "none" ? NO_SERVICE_ACCOUNTS : selection,
       signal: this.writes.signal,
+      registries: (ns) => this.registryPolicy.wanted(ns),
     });
   }
 

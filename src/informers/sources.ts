@@ -4,7 +4,7 @@ import { registryHostOfCredentialSecret } from "../ecr/credentials.ts";
 import { credentialsVersion } from "../ecr/credentials-version.ts";
 import { parseRegistryHost } from "../ecr/registry-host.ts";
 import { MANAGED_SELECTOR } from "../domain/pull-secret.ts";
-import { requestedRegistries } from "../domain/registry-labels.ts";
+import { LABELS_ONLY, type RegistryPolicy } from "../domain/registry-policy.ts";
 import {
   ADDED_ANNOTATION,
   IGNORE_ANNOTATION,
@@ -36,6 +36,8 @@ export interface SourcesOptions {
    * ServiceAccounts, which needs RBAC on them (without it the watch would fail forever).
    */
   readonly serviceAccounts?: boolean;
+  /** Which registries a namespace gets (BY_REGISTRY) and which of its labels that reads; default: labels only. */
+  readonly registryPolicy?: Pick<RegistryPolicy, "wanted" | "keepsLabel">;
 }
 
 /**
@@ -141,15 +143,20 @@ function sameEntries(a: Readonly<Record<string, string>>, b: Readonly<Record<str
 
 /**
  * What reconciles read of a Namespace: name, uid, resourceVersion, phase, deletion, only the labels
- * whose key is an ECR registry host (nothing else reads a namespace's labels), and only the annotation
- * eatr/service-accounts. Namespaces asking for the
- * same registries then share one labels object, and all active namespaces one status object.
+ * `keepLabel` names (by default those whose key is an ECR registry host; with declared namespaceSelectors
+ * also the keys they read: RegistryPolicy.keepsLabel), and only the annotation eatr/service-accounts.
+ * Namespaces asking for the same registries then share one labels object, and all active namespaces one
+ * status object.
  */
-export function trimNamespace(ns: V1Namespace, pool: InternPool): V1Namespace {
+export function trimNamespace(
+  ns: V1Namespace,
+  pool: InternPool,
+  keepLabel: (key: string) => boolean = (key) => parseRegistryHost(key) !== undefined,
+): V1Namespace {
   const m = ns.metadata ?? {};
   let registryLabels: Record<string, string> | undefined;
   for (const [key, value] of Object.entries(m.labels ?? {})) {
-    if (parseRegistryHost(key) === undefined) continue;
+    if (!keepLabel(key)) continue;
     (registryLabels ??= {})[key] = value;
   }
   const metadata: V1Namespace["metadata"] = {
@@ -234,11 +241,12 @@ export function trimServiceAccount(
 }
 
 /**
- * Fingerprint of what a namespace event can change for eatr (its registry labels, its eatr/service-accounts
- * annotation and whether it is active), of a cached, trimmed namespace.
+ * Fingerprint of what a namespace event can change for eatr (its registry labels and the labels the
+ * namespaceSelectors read, its eatr/service-accounts annotation and whether it is active), of a cached,
+ * trimmed namespace.
  */
 function relevant(ns: V1Namespace): string {
-  // Cached namespaces (trimNamespace) carry only their registry labels and eatr's annotation.
+  // Cached namespaces (trimNamespace) carry only the labels eatr reads and eatr's annotation.
   const labels = Object.entries(ns.metadata?.labels ?? {}).sort(([a], [b]) => (a < b ? -1 : 1));
   return JSON.stringify([
     labels,
@@ -268,6 +276,8 @@ export function relevantServiceAccount(sa: V1ServiceAccount): string {
  */
 export function createSources(o: SourcesOptions): Sources {
   const pool = new InternPool();
+  const policy = o.registryPolicy ?? LABELS_ONLY;
+  const keepLabel = (key: string): boolean => policy.keepsLabel(key);
   const listPages =
     <T>(path: string) =>
     (sel: { labelSelector?: string; fieldSelector?: string }) =>
@@ -281,8 +291,8 @@ export function createSources(o: SourcesOptions): Sources {
     path: "/api/v1/namespaces",
     list: listPages<V1Namespace>("/api/v1/namespaces"),
     clock: o.clock,
-    transform: (ns) => trimNamespace(ns, pool),
-    indexers: { [BY_REGISTRY]: (ns) => requestedRegistries(ns).map((r) => r.host) },
+    transform: (ns) => trimNamespace(ns, pool, keepLabel),
+    indexers: { [BY_REGISTRY]: (ns) => policy.wanted(ns).map((r) => r.host) },
     handlers: {
       onAdd: (ns) => {
         o.enqueue(nameOf(ns));

@@ -6,7 +6,8 @@ import {
   writtenBy,
   type RecordedToken,
 } from "../domain/pull-secret.ts";
-import { nearMissLabels, OPT_IN_VALUE, requestedRegistries } from "../domain/registry-labels.ts";
+import { nearMissLabels, OPT_IN_VALUE } from "../domain/registry-labels.ts";
+import { LABELS_ONLY, type RegistryPolicy } from "../domain/registry-policy.ts";
 import {
   credentialSecretName,
   CredentialsError,
@@ -58,7 +59,7 @@ export interface ReconcileObserver {
   /** A pull secret was created or updated (the seed's secrets_created_total). */
   written?(namespace: string, name: string, verdict: "create" | "update"): void;
   /** A secret eatr cannot manage as it wants, reported (once per backoff step while it lasts). */
-  conflict?(namespace: string, name: string, reason: ConflictReason | "contested"): void;
+  conflict?(namespace: string, name: string, reason: ConflictReason | "contested" | "undeclared"): void;
 }
 
 export interface ReconcileLogger {
@@ -76,6 +77,11 @@ export interface NamespaceReconcilerOptions {
   readonly credentialsSecretPrefix: string;
   /** The config file's `registries` entry for a host, if any (a declared registry needs no secret). */
   readonly declaredRegistry?: (host: string) => DeclaredRegistry | undefined;
+  /**
+   * Which registries a namespace gets (labels, namespaceSelector, excludeNamespaces) and, with
+   * -restrict-to-declared-registries, which hosts eatr may touch at all. Default: labels only, every host.
+   */
+  readonly registryPolicy?: Pick<RegistryPolicy, "wants" | "manages">;
   /** This installation's id (installationId()), recorded on every pull secret it writes. */
   readonly installation: string;
   /** Registry-wide credential problems, reported once for all the namespaces they affect. */
@@ -125,7 +131,10 @@ export class NamespaceReconciler {
       return undefined;
     }
     this.tellNearMisses(ns);
-    const wanted = new Map(requestedRegistries(ns).map((r) => [r.host, r]));
+    const policy = this.o.registryPolicy ?? LABELS_ONLY;
+    const wants = policy.wants(ns);
+    for (const registry of wants.undeclared) this.tellUndeclared(ns, registry.host);
+    const wanted = new Map(wants.wanted.map((r) => [r.host, r]));
     const failures: string[] = [];
     let requeueAfterMs: number | undefined;
     const later = (step: Step): boolean => {
@@ -138,6 +147,11 @@ export class NamespaceReconciler {
     for (const secret of this.o.caches.managedSecrets(namespace)) {
       if (wanted.has(secret.metadata?.name ?? "")) continue;
       const registry = secret.metadata?.annotations?.[ANNOTATIONS.registry] ?? secret.metadata?.name ?? "";
+      if (!policy.manages(secret.metadata?.name ?? "") || !policy.manages(registry)) {
+        // Restricted mode: a secret of an undeclared registry is left as it is, never deleted.
+        this.o.logger.debug({ namespace, registry }, "pull secret of an undeclared registry left alone");
+        continue;
+      }
       if (!later(await this.apply(ns, registry, decide(undefined, secret)))) return undefined;
     }
 
@@ -368,6 +382,26 @@ export class NamespaceReconciler {
       "Warning",
       "RegionMismatch",
       `Credential secret ${where} sets aws_region ${configured}, but registry ${registry.host} is in ${registry.region}. ECR tokens work only in their own region, so eatr calls ECR in ${registry.region}; remove aws_region or set it to ${registry.region}.`,
+    );
+  }
+
+  /**
+   * A namespace asks (label "true") for a registry that restricted mode does not serve: a Warning Event on
+   * the Namespace, a log line and the metric, once per namespace and registry per backoff step.
+   */
+  private tellUndeclared(ns: V1Namespace, registry: string): void {
+    const namespace = ns.metadata?.name ?? "";
+    if (!this.o.notices.due(`undeclared\u0000${namespace}/${registry}`)) return;
+    this.o.observer?.conflict?.(namespace, registry, "undeclared");
+    this.o.logger.warn(
+      { namespace, registry },
+      "registry not declared: eatr serves only the registries list (-restrict-to-declared-registries)",
+    );
+    this.o.events.record(
+      namespaceRef(ns),
+      "Warning",
+      "RegistryNotDeclared",
+      `Namespace ${namespace} asks for registry ${registry} (label ${registry}=${OPT_IN_VALUE}), but eatr runs with -restrict-to-declared-registries and ${registry} is not in its registries list: eatr writes, renews and deletes no pull secret for it (one written before is left as it is until its token expires). Add ${registry} to the registries list of eatr's config file (chart value registries), or remove the label (kubectl label namespace ${namespace} ${registry}-).`,
     );
   }
 

@@ -1,5 +1,6 @@
 import type { V1Namespace, V1ObjectReference, V1ServiceAccount } from "@kubernetes/client-node";
 import { requestedRegistries } from "../domain/registry-labels.ts";
+import type { RegistryHost } from "../ecr/registry-host.ts";
 import {
   isIgnored,
   isSelected,
@@ -46,6 +47,8 @@ export interface ServiceAccountReconcilerOptions {
   readonly maxAttempts?: number;
   /** The writes' halt signal (leadership lost): once aborted, a reconcile stops at its next step. */
   readonly signal?: AbortSignal;
+  /** The registries a namespace gets (RegistryPolicy.wanted); default: its "true" labels. */
+  readonly registries?: (ns: V1Namespace) => readonly RegistryHost[];
 }
 
 /** ServiceAccounts of a namespace that could not be updated this time; the queue retries with backoff. */
@@ -80,7 +83,7 @@ export class ServiceAccountReconciler {
       this.tellInvalid(ns, selection.error);
       return undefined; // ServiceAccounts are left as they are until the annotation is fixed
     }
-    const served = requestedRegistries(ns)
+    const served = (this.o.registries ?? requestedRegistries)(ns)
       .map((r) => r.host)
       .filter((host) => this.o.caches.pullSecretExists(namespace, host))
       .sort();
