@@ -79,6 +79,9 @@ function tokenize(text: string): Token[] {
   }
 }
 
+/** The empty value, found where `t` is. */
+const empty = (t: Token): Token => ({ kind: "ident", text: "", at: t.at });
+
 const describe = (t: Token): string => (t.kind === "end" ? "end of string" : `'${t.text}'`);
 
 class Parser {
@@ -142,64 +145,65 @@ class Parser {
     switch (op.kind) {
       case "in":
       case "notin":
-        return this.checked(key, op.kind, this.valueSet(), op);
+        return this.checked(key, op.kind, this.valueSet());
       case "=":
       case "==":
       case "!=":
-        return this.checked(key, op.kind, [this.exactValue()], op);
+        return this.checked(key, op.kind, [this.exactValue()]);
       case ">":
       case "<":
-        return this.checked(key, op.kind === ">" ? "gt" : "lt", [this.exactValue()], op);
+        return this.checked(key, op.kind === ">" ? "gt" : "lt", [this.exactValue()]);
       default:
         return this.fail(op, "one of in, notin, =, ==, !=, >, <");
     }
   }
 
-  private checked(key: string, operator: SelectorOperator, values: string[], at: Token): Requirement {
+  private checked(key: string, operator: SelectorOperator, values: Token[]): Requirement {
     for (const v of values) {
-      const problem = labelValueProblem(v);
+      const problem = labelValueProblem(v.text);
       if (problem !== undefined)
-        throw new LabelSelectorError(`value '${v}' of key '${key}' ${problem}`, at.at + 1);
+        throw new LabelSelectorError(`value '${v.text}' of key '${key}' ${problem}`, v.at + 1);
     }
-    if ((operator === "gt" || operator === "lt") && parseInt64(values[0] ?? "") === undefined)
+    const bound = values[0];
+    if ((operator === "gt" || operator === "lt") && parseInt64(bound?.text ?? "") === undefined)
       throw new LabelSelectorError(
-        `value '${values[0] ?? ""}' of key '${key}' must be an integer for '${operator === "gt" ? ">" : "<"}'`,
-        at.at + 1,
+        `value '${bound?.text ?? ""}' of key '${key}' must be an integer for '${operator === "gt" ? ">" : "<"}'`,
+        (bound?.at ?? 0) + 1,
       );
-    return { key, operator, values: [...new Set(values)].sort() };
+    return { key, operator, values: [...new Set(values.map((v) => v.text))].sort() };
   }
 
   /**
    * `(a,b)`. Empty members are the empty value, with Kubernetes' exact rules: `()`, `(,a)`, `(a,)`,
    * `(a,,b)` and `(,,,)` hold "", but `(,,)` and `(a,,)` do not parse.
    */
-  private valueSet(): string[] {
+  private valueSet(): Token[] {
     const open = this.next();
     if (open.kind !== "(") this.fail(open, "'('");
     const first = this.peek();
     if (first.kind === ")") {
       this.next();
-      return [""];
+      return [empty(first)];
     }
     if (first.kind !== "ident" && first.kind !== ",") this.fail(first, "a value, ',' or ')'");
-    const values: string[] = [];
+    const values: Token[] = [];
     for (;;) {
       const t = this.next();
       if (t.kind === "ident") {
-        values.push(t.text);
+        values.push(t);
         const look = this.peek();
         if (look.kind === ")") break;
         if (look.kind !== ",") this.fail(look, "',' or ')'");
       } else if (t.kind === ",") {
-        if (values.length === 0) values.push("");
+        if (values.length === 0) values.push(empty(t));
         const look = this.peek();
         if (look.kind === ")") {
-          values.push("");
+          values.push(empty(look));
           break;
         }
         if (look.kind === ",") {
           this.next();
-          values.push("");
+          values.push(empty(look));
         }
       } else {
         this.fail(t, "',' or a value");
@@ -210,12 +214,12 @@ class Parser {
   }
 
   /** The value after `=`, `==`, `!=`, `>`, `<`: empty when a ',' or the end follows at once. */
-  private exactValue(): string {
+  private exactValue(): Token {
     const look = this.peek();
-    if (look.kind === "end" || look.kind === ",") return "";
+    if (look.kind === "end" || look.kind === ",") return empty(look);
     const t = this.next();
     if (t.kind !== "ident") this.fail(t, "a value");
-    return t.text;
+    return t;
   }
 }
 

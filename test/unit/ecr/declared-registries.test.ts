@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { describe, it } from "node:test";
 import { parseCredentials } from "../../../src/ecr/credentials.ts";
 import {
@@ -95,6 +96,36 @@ void describe("the registries list", () => {
     ],
     ["an unknown field", [{ host: HOST, source: "default", secret: "x" }], /unknown field "secret"/],
     [
+      "a namespaceSelector that does not parse, with the position",
+      [{ host: HOST, namespaceSelector: "team in (a b)" }],
+      /registries\[0\] \(123456789012\.dkr\.ecr\.eu-west-1\.amazonaws\.com\): "namespaceSelector" is not a label selector: found 'b', expected ',' or '\)' at position 12 of "team in \(a b\)"/,
+    ],
+    [
+      "a namespaceSelector that is not a string",
+      [{ host: HOST, namespaceSelector: { matchLabels: { team: "a" } } }],
+      /"namespaceSelector" must be a label selector string/,
+    ],
+    [
+      "an empty namespaceSelector",
+      [{ host: HOST, namespaceSelector: " " }],
+      /"namespaceSelector" is empty; to serve every namespace write "kubernetes.io\/metadata.name"/,
+    ],
+    [
+      "excludeNamespaces that is not a list",
+      [{ host: HOST, namespaceSelector: "team", excludeNamespaces: "kube-*" }],
+      /"excludeNamespaces" must be a list of namespace names or globs/,
+    ],
+    [
+      "an excludeNamespaces entry that can never match",
+      [{ host: HOST, namespaceSelector: "team", excludeNamespaces: ["kube-*", "Kube_System"] }],
+      /"excludeNamespaces"\[1\] "Kube_System" can never match a namespace name/,
+    ],
+    [
+      "excludeNamespaces without a namespaceSelector",
+      [{ host: HOST, excludeNamespaces: ["kube-*"] }],
+      /"excludeNamespaces" narrows "namespaceSelector", which is missing/,
+    ],
+    [
       "a host listed twice",
       [
         { host: HOST, source: "default" },
@@ -144,6 +175,44 @@ void describe("the registries list", () => {
       declaredVersion(assume ?? assert.fail(), "abc"),
     );
     assert.match(declaredVersion(assume ?? assert.fail()), /^[0-9a-f]{16}$/);
+  });
+
+  void it("an entry without source keeps using its credential secret (keys)", () => {
+    const { registries, problems } = parseDeclaredRegistries([{ host: HOST }], W);
+    assert.deepEqual(problems, []);
+    assert.deepEqual(registries, [{ host: HOST, source: "keys" }]);
+    assert.equal(declaredCredentials(registries[0] ?? assert.fail(), registry), undefined, "needs a secret");
+    assert.equal(
+      declaredVersion(registries[0] ?? assert.fail()),
+      declaredVersion(
+        parseDeclaredRegistries([{ host: HOST, source: "keys" }], W).registries[0] ?? assert.fail(),
+      ),
+      "the same as source keys written out",
+    );
+  });
+
+  void it("reads namespaceSelector and excludeNamespaces, which do not change the credentials version", () => {
+    const plain = { host: HOST, source: "assumeRole", roleArn: ROLE };
+    const { registries, problems } = parseDeclaredRegistries(
+      [{ ...plain, namespaceSelector: "team in (a,b),!no-ecr", excludeNamespaces: ["kube-*", "sandbox"] }],
+      W,
+    );
+    assert.deepEqual(problems, []);
+    const entry = registries[0] ?? assert.fail();
+    assert.equal(entry.namespaceSelector?.text, "team in (a,b),!no-ecr");
+    assert.equal(entry.namespaceSelector.requirements.length, 2);
+    assert.deepEqual(entry.excludeNamespaces, ["kube-*", "sandbox"]);
+    const without = parseDeclaredRegistries([plain], W).registries[0] ?? assert.fail();
+    assert.equal(declaredVersion(entry), declaredVersion(without));
+    assert.equal(declaredVersion(entry, "s1"), declaredVersion(without, "s1"));
+    // The version of an entry as written before this field existed: unchanged, so no re-mint on upgrade.
+    assert.equal(
+      declaredVersion(without),
+      createHash("sha256")
+        .update(`\u0000${JSON.stringify(without)}`)
+        .digest("hex")
+        .slice(0, 16),
+    );
   });
 
   void it("is read from the config file, problems included", () => {

@@ -3,6 +3,8 @@ import { describe, it } from "node:test";
 import type { V1Namespace, V1Secret } from "@kubernetes/client-node";
 import { InternPool, trimNamespace, trimSecret } from "../../../src/informers/sources.ts";
 import { requestedRegistries } from "../../../src/domain/registry-labels.ts";
+import { parseLabelSelector } from "../../../src/domain/label-selector.ts";
+import { RegistryPolicy } from "../../../src/domain/registry-policy.ts";
 
 describe("InternPool", () => {
   it("holds each distinct string once and stays within its bound", () => {
@@ -116,6 +118,27 @@ describe("trimNamespace", () => {
       undefined,
       "a missing phase stays missing (the reconciler reads it as Active)",
     );
+  });
+
+  it("with namespaceSelectors, also keeps the labels they read (and the policy serves from them)", () => {
+    const policy = new RegistryPolicy({
+      registries: [{ host, namespaceSelector: parseLabelSelector("team in (x),!no-ecr") }],
+      restrictToDeclared: false,
+    });
+    const t = trimNamespace(ns("a", { team: "x", other: "y", "no-ecr-2": "" }), new InternPool(), (key) =>
+      policy.keepsLabel(key),
+    );
+    assert.deepEqual(t.metadata?.labels, { team: "x" });
+    assert.deepEqual(
+      policy.wanted(t).map((r) => r.host),
+      [host],
+      "the trimmed namespace is served as the full one",
+    );
+    const optedOut = trimNamespace(ns("b", { team: "x", "no-ecr": "" }), new InternPool(), (key) =>
+      policy.keepsLabel(key),
+    );
+    assert.deepEqual(optedOut.metadata?.labels, { team: "x", "no-ecr": "" });
+    assert.deepEqual(policy.wanted(optedOut), []);
   });
 
   it("shares labels and status objects between namespaces asking for the same registries", () => {

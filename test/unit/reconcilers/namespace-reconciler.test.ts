@@ -13,6 +13,8 @@ import {
   type Tokens,
 } from "../../../src/reconcilers/namespace-reconciler.ts";
 import { Notices } from "../../../src/reconcilers/notices.ts";
+import { parseLabelSelector } from "../../../src/domain/label-selector.ts";
+import { RegistryPolicy } from "../../../src/domain/registry-policy.ts";
 import { FakeClock } from "../../support/fake-clock.ts";
 
 const A = "123456789012.dkr.ecr.eu-west-1.amazonaws.com";
@@ -69,7 +71,7 @@ class FakeWriter implements PullSecretWriter {
   }
 }
 
-function setup(options: { tokens?: Tokens } = {}) {
+function setup(options: { tokens?: Tokens; registryPolicy?: RegistryPolicy } = {}) {
   const clock = new FakeClock(Date.UTC(2026, 0, 1));
   const provider = new Provider();
   const writer = new FakeWriter();
@@ -133,6 +135,7 @@ function setup(options: { tokens?: Tokens } = {}) {
     notices: new Notices(clock),
     logger: { debug: () => undefined, info: log, warn },
     observer: { conflict: (ns, name, reason) => conflicts.push(`${ns}/${name} ${reason}`) },
+    ...(options.registryPolicy === undefined ? {} : { registryPolicy: options.registryPolicy }),
   });
   /** Reconciles until the tokens it asked for have arrived: a reconcile never waits for ECR. */
   const run = async (ns: string) => {
@@ -486,5 +489,142 @@ describe("NamespaceReconciler", () => {
     assert.equal(mismatch.length, 1, "registry-wide: once, not per namespace");
     assert.equal(mismatch[0]?.obj.name, `eatr-aws-credentials-${A}`);
     assert.match(mismatch[0]?.message ?? "", /aws_region us-east-1, but registry .* is in eu-west-1/);
+  });
+});
+
+describe("NamespaceReconciler with a registry policy", () => {
+  const restricted = () => new RegistryPolicy({ registries: [{ host: A }], restrictToDeclared: true });
+
+  it("restricted: a label for an undeclared registry gets no secret, no ECR call, and a Warning Event on the Namespace", async () => {
+    const t = setup({ registryPolicy: restricted() });
+    t.addCredentials(A);
+    t.addCredentials(B);
+    t.addNamespace("team-a", { [A]: "true", [B]: "true" });
+    await t.run("team-a");
+    assert.deepEqual(t.writer.writes, [`create team-a/${A}`], "the declared registry is served");
+    assert.deepEqual(
+      t.provider.calls.map((c) => c.registry.host),
+      [A],
+      "no ECR call for the undeclared one",
+    );
+    const told = t.events.filter((e) => e.reason === "RegistryNotDeclared");
+    assert.equal(told.length, 1, "once, although reconciled twice");
+    assert.equal(told[0]?.type, "Warning");
+    assert.deepEqual(told[0]?.obj, {
+      apiVersion: "v1",
+      kind: "Namespace",
+      name: "team-a",
+      uid: "uid-team-a",
+    });
+    const message = told[0]?.message ?? "";
+    assert.match(
+      message,
+      new RegExp(`registry ${B.replaceAll(".", "\\.")} \\(label ${B.replaceAll(".", "\\.")}=true\\)`),
+    );
+    assert.match(message, /-restrict-to-declared-registries/);
+    assert.match(message, /is not in its registries list/);
+    assert.match(
+      message,
+      /Add .* to the registries list of eatr's config file \(chart value registries\), or remove the label/,
+    );
+    assert.match(message, new RegExp(`kubectl label namespace team-a ${B.replaceAll(".", "\\.")}-`));
+    assert.deepEqual(
+      t.conflicts,
+      [`team-a/${B} undeclared`],
+      "counted once (eatr_pull_secret_conflicts_total)",
+    );
+    assert.equal(t.warnings.filter((w) => w.startsWith("registry not declared")).length, 1);
+  });
+
+  it("restricted: repeats the Event once per backoff step, per namespace and registry", async () => {
+    const t = setup({ registryPolicy: restricted() });
+    t.addNamespace("team-a", { [B]: "true" });
+    t.addNamespace("team-b", { [B]: "true" });
+    for (let i = 0; i < 3; i++) {
+      await t.run("team-a");
+      await t.run("team-b");
+    }
+    assert.deepEqual(
+      t.events.map((e) => `${e.reason} ${e.obj.name ?? ""}`),
+      ["RegistryNotDeclared team-a", "RegistryNotDeclared team-b"],
+    );
+    t.clock.advance(4 * 60_000);
+    await t.run("team-a");
+    assert.equal(t.events.length, 2, "not before the first backoff step (5 min)");
+    t.clock.advance(60_000);
+    await t.run("team-a");
+    assert.equal(t.events.length, 3, "reminded after it");
+    assert.deepEqual(t.writer.writes, []);
+    assert.equal(t.provider.calls.length, 0);
+  });
+
+  it("restricted: a pull secret eatr wrote for a now-undeclared registry is left as it is", async () => {
+    const open = setup();
+    open.addCredentials(B);
+    open.addNamespace("team-a", { [B]: "true" });
+    await open.run("team-a");
+    const written = open.writer.secrets.get(`team-a/${B}`) ?? assert.fail("written");
+
+    const t = setup({ registryPolicy: restricted() });
+    t.addCredentials(B);
+    t.writer.secrets.set(`team-a/${B}`, written);
+    t.addNamespace("team-a", { [B]: "true" });
+    await t.run("team-a");
+    t.addNamespace("team-a", {}); // even the label removed: eatr does not touch undeclared hosts
+    await t.run("team-a");
+    assert.deepEqual(t.writer.writes, [], "neither renewed nor deleted");
+    assert.equal(t.writer.secrets.get(`team-a/${B}`), written);
+
+    // Not restricted, the same secret is deleted once the label goes (the seed's rule).
+    const u = setup();
+    u.writer.secrets.set(`team-a/${B}`, written);
+    u.addNamespace("team-a", {});
+    await u.run("team-a");
+    assert.deepEqual(u.writer.writes, [`delete team-a/${B}`]);
+  });
+
+  it("not restricted: an undeclared registry is served as before, with no Event", async () => {
+    const t = setup({
+      registryPolicy: new RegistryPolicy({ registries: [{ host: A }], restrictToDeclared: false }),
+    });
+    t.addCredentials(B);
+    t.addNamespace("team-a", { [B]: "true" });
+    await t.run("team-a");
+    assert.deepEqual(t.writer.writes, [`create team-a/${B}`]);
+    assert.deepEqual(t.events, []);
+  });
+
+  it('a namespaceSelector serves a namespace without a label; a label "false" or leaving the selector removes it', async () => {
+    const t = setup({
+      registryPolicy: new RegistryPolicy({
+        registries: [
+          { host: A, namespaceSelector: parseLabelSelector("team=web"), excludeNamespaces: ["web-x*"] },
+        ],
+        restrictToDeclared: true,
+      }),
+    });
+    t.addCredentials(A);
+    t.addNamespace("web-1", { team: "web" });
+    t.addNamespace("web-xy", { team: "web" });
+    await t.run("web-1");
+    await t.run("web-xy");
+    assert.deepEqual(t.writer.writes, [`create web-1/${A}`], "the excluded namespace gets nothing");
+    t.addNamespace("web-1", { team: "web", [A]: "false" });
+    await t.run("web-1");
+    assert.deepEqual(t.writer.writes.at(-1), `delete web-1/${A}`, "opted out by its label");
+    t.addNamespace("web-1", { team: "web" });
+    await t.run("web-1");
+    assert.deepEqual(t.writer.writes.at(-1), `create web-1/${A}`);
+    t.addNamespace("web-1", { team: "db" });
+    await t.run("web-1");
+    assert.deepEqual(t.writer.writes.at(-1), `delete web-1/${A}`, "left the selector");
+    t.addNamespace("web-xy", { team: "web", [A]: "true" });
+    await t.run("web-xy");
+    assert.deepEqual(
+      t.writer.writes.at(-1),
+      `create web-xy/${A}`,
+      'a "true" label opts in although excluded',
+    );
+    assert.deepEqual(t.events, []);
   });
 });
