@@ -83,7 +83,7 @@ export class ControllerMetrics {
     });
     this.pullSecretConflicts = new Counter({
       name: "eatr_pull_secret_conflicts_total",
-      help: "Pull secrets eatr leaves alone, by namespace and reason (unmanaged: someone else's secret of that name; unproven: carries eatr's label without proof eatr wrote it; immutable: cannot be renewed; contested: another eatr installation keeps rewriting it), counted when reported: at once, then once per backoff step while it lasts.",
+      help: "Pull secrets eatr leaves alone, by namespace and reason (unmanaged: someone else's secret of that name; unproven: carries eatr's label without proof eatr wrote it; immutable: cannot be renewed; contested: another eatr installation keeps rewriting it; undeclared: a namespace labelled for a registry that -restrict-to-declared-registries does not serve), counted when reported: at once, then once per backoff step while it lasts.",
       labelNames: ["namespace", "reason"],
       registers,
     });

@@ -526,7 +526,14 @@ describe("helm chart: lint, render, server-side dry run, schema", () => {
           durationSeconds: 3600,
           region: "us-east-1",
         },
-        { host: "333333333333.dkr.ecr.us-east-1.amazonaws.com", source: "default" },
+        {
+          host: "333333333333.dkr.ecr.us-east-1.amazonaws.com",
+          source: "default",
+          namespaceSelector: "eatr-chart-test in (none),!no-ecr",
+          excludeNamespaces: ["kube-system", "sandbox-*"],
+        },
+        // No source: the credential secret's keys (the default).
+        { host: "444444444444.dkr.ecr.us-east-1.amazonaws.com" },
       ],
     });
     const configFile = join(work, "config.yaml");
