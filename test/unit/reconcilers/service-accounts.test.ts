@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import { parseLabelSelector } from "../../../src/domain/label-selector.ts";
+import { RegistryPolicy } from "../../../src/domain/registry-policy.ts";
 import { describe, it } from "node:test";
 import type { V1Namespace, V1ServiceAccount } from "@kubernetes/client-node";
 import {
@@ -101,6 +103,7 @@ function setup(opts: {
   selection?: Selection;
   existing?: string[];
   api?: ServiceAccountApi;
+  registryPolicy?: RegistryPolicy;
 }) {
   const api = new FakeApi(opts.accounts);
   const events: string[] = [];
@@ -119,6 +122,9 @@ function setup(opts: {
     },
     logger: quiet,
     defaultSelection: opts.selection ?? NO_SERVICE_ACCOUNTS,
+    ...(opts.registryPolicy === undefined
+      ? {}
+      : { registries: (ns: V1Namespace) => opts.registryPolicy?.wanted(ns) ?? [] }),
   });
   return { api, events, reconciler };
 }
@@ -148,6 +154,21 @@ void describe("ServiceAccountReconciler", () => {
     api.calls.length = 0;
     await reconciler.reconcile("team");
     assert.deepEqual(api.calls, [], "nothing to change: no API call at all");
+  });
+
+  void it("follows the registry policy: a selected namespace's registry is added, an undeclared one (restricted) is not", async () => {
+    const ns = namespace([B], "default");
+    ns.metadata = { ...ns.metadata, labels: { ...ns.metadata?.labels, team: "web" } };
+    const { api, reconciler } = setup({
+      ns,
+      accounts: [account("default", ["mine"])],
+      registryPolicy: new RegistryPolicy({
+        registries: [{ host: A, namespaceSelector: parseLabelSelector("team=web") }],
+        restrictToDeclared: true,
+      }),
+    });
+    await reconciler.reconcile("team");
+    assert.deepEqual(api.entries("default"), ["mine", A]);
   });
 
   void it("an ignored ServiceAccount is never touched, even with eatr's entries on it", async () => {
