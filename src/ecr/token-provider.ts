@@ -1,9 +1,5 @@
 import { realClock } from "../clock.ts";
 import { ECRClient, GetAuthorizationTokenCommand } from "@aws-sdk/client-ecr";
-import {
-  ECRPUBLICClient,
-  GetAuthorizationTokenCommand as GetPublicAuthorizationTokenCommand,
-} from "@aws-sdk/client-ecr-public";
 import { CredentialSources, type AwsIdentity, type CredentialResolver } from "./credential-source.ts";
 import type { AwsCredentials } from "./credentials.ts";
 import { ECR_PUBLIC_REGION, tokenApiName, type RegistryHost } from "./registry-host.ts";
@@ -174,6 +170,13 @@ export class EcrTokenProvider implements TokenProvider {
   }
 }
 
+let ecrPublicModule: Promise<typeof import("@aws-sdk/client-ecr-public")> | undefined;
+
+/** The ECR Public SDK, loaded on first use: an installation without public.ecr.aws never loads it. */
+function ecrPublicSdk(): Promise<typeof import("@aws-sdk/client-ecr-public")> {
+  return (ecrPublicModule ??= import("@aws-sdk/client-ecr-public"));
+}
+
 interface TokenData {
   authorizationToken?: string | undefined;
   expiresAt?: Date | undefined;
@@ -189,6 +192,8 @@ async function send(
   abortSignal: AbortSignal,
 ): Promise<TokenData | undefined> {
   if (registry.kind === "public") {
+    const { ECRPUBLICClient, GetAuthorizationTokenCommand: GetPublicAuthorizationTokenCommand } =
+      await ecrPublicSdk();
     const client = new ECRPUBLICClient(config);
     try {
       const out = await client.send(new GetPublicAuthorizationTokenCommand({}), { abortSignal });
