@@ -367,7 +367,10 @@ export class EcrServer {
     else this.keyLatencyMs.set(accessKeyId, ms);
   }
 
-  /** The next n authenticated GetAuthorizationToken requests fail with `kind` (queued after earlier ones). */
+  /**
+   * The next n authenticated GetAuthorizationToken requests (ECR's or ECR Public's) fail with `kind`
+   * (queued after earlier ones).
+   */
   failNext(n: number, kind: EcrFailure): void {
     for (let i = 0; i < n; i++) this.failureQueue.push(kind);
   }
