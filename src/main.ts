@@ -89,6 +89,7 @@ async function main(): Promise<number> {
     kubeConfig,
     tokenProvider: new EcrTokenProvider({
       endpoint: config.ecrEndpoint,
+      publicEndpoint: config.ecrPublicEndpoint,
       credentials: new CredentialSources({
         clock: realClock,
         sts: {

@@ -28,6 +28,8 @@ export interface Config {
   readonly shutdownGracePeriodMs: number;
   /** http(s) URL of the ECR API; "" means the SDK's regional endpoint. */
   readonly ecrEndpoint: string;
+  /** http(s) URL of the ECR Public API (public.ecr.aws); "" means the SDK's us-east-1 endpoint. */
+  readonly ecrPublicEndpoint: string;
   /** http(s) URL of the STS API; "" means the SDK's regional endpoint. */
   readonly stsEndpoint: string;
   /** Token file of the webIdentity source; "" means none. */
@@ -90,6 +92,7 @@ export function toConfig(
     port: settings.port,
     shutdownGracePeriodMs: settings.shutdownGracePeriod,
     ecrEndpoint: settings.ecrEndpoint,
+    ecrPublicEndpoint: settings.ecrPublicEndpoint,
     stsEndpoint: settings.stsEndpoint,
     webIdentityTokenFile: settings.webIdentityTokenFile,
     workers: settings.workers,
@@ -126,6 +129,7 @@ function settingsOf(config: Config): Settings {
     port: config.port,
     shutdownGracePeriod: config.shutdownGracePeriodMs,
     ecrEndpoint: config.ecrEndpoint,
+    ecrPublicEndpoint: config.ecrPublicEndpoint,
     stsEndpoint: config.stsEndpoint,
     webIdentityTokenFile: config.webIdentityTokenFile,
     workers: config.workers,

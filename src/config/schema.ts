@@ -43,6 +43,7 @@ export interface Settings {
   port: number;
   shutdownGracePeriod: number;
   ecrEndpoint: string;
+  ecrPublicEndpoint: string;
   stsEndpoint: string;
   webIdentityTokenFile: string;
   workers: number;
@@ -149,6 +150,13 @@ export const OPTION_SPECS: { readonly [K in OptionKey]: OptionSpec<Settings[K]> 
     default: "",
     format: endpointUrl,
     doc: "ECR API endpoint URL (VPC endpoints, proxies, tests); empty means the SDK's regional endpoint.",
+  },
+  ecrPublicEndpoint: {
+    flag: "ecr-public-endpoint",
+    env: "EATR_ECR_PUBLIC_ENDPOINT",
+    default: "",
+    format: endpointUrl,
+    doc: "ECR Public API endpoint URL for public.ecr.aws (proxies, tests); empty means the SDK's us-east-1 endpoint.",
   },
   stsEndpoint: {
     flag: "sts-endpoint",

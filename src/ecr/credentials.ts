@@ -1,5 +1,5 @@
 import type { V1Secret } from "@kubernetes/client-node";
-import { isAwsRegion, type RegistryHost } from "./registry-host.ts";
+import { isAwsRegion, tokenApiName, type RegistryHost } from "./registry-host.ts";
 
 /**
  * How a registry reaches AWS when it does not use its static keys directly (absent = `keys`):
@@ -39,7 +39,10 @@ export interface AwsCredentials {
   readonly sessionToken?: string;
   /** Absent: the static keys are used as they are (source `keys`). */
   readonly source?: CredentialSourceSpec;
-  /** The region to call ECR in: always the registry host's (an ECR token only works in its own region). */
+  /**
+   * The region to call ECR in: always the registry host's (an ECR token only works in its own region);
+   * us-east-1 for ECR Public.
+   */
   readonly region: string;
   /**
    * The secret's aws_region, present only when it names another region than the registry host's. ECR is
@@ -177,7 +180,7 @@ export function parseCredentials(secret: V1Secret, registry: RegistryHost): AwsC
   if (configured !== undefined && !isAwsRegion(configured)) {
     throw new CredentialsError(
       `${where}: key "${CREDENTIAL_KEYS.region}" = "${configured}" is not an AWS region like ${registry.region}; ` +
-        `remove it (ECR is always called in the registry's region, ${registry.region})`,
+        `remove it (${tokenApiName(registry.host)} is always called in the registry's region, ${registry.region})`,
     );
   }
   const source = secretSource(where, read);

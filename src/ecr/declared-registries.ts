@@ -90,11 +90,12 @@ function parseEntry(item: unknown, at: string): DeclaredRegistry {
       throw new CredentialsError(`${at}: unknown field "${key}" (known: ${FIELDS.join(", ")})`);
   }
   const host = str("host", at);
-  if (host === undefined) throw new CredentialsError(`${at}: "host" is missing (an ECR registry host)`);
+  if (host === undefined)
+    throw new CredentialsError(`${at}: "host" is missing (an ECR registry host, or public.ecr.aws)`);
   const registry = parseRegistryHost(host);
   if (!registry)
     throw new CredentialsError(
-      `${at}: "host" is not an ECR registry host like 123456789012.dkr.ecr.eu-west-1.amazonaws.com`,
+      `${at}: "host" is not an ECR registry host like 123456789012.dkr.ecr.eu-west-1.amazonaws.com or public.ecr.aws`,
     );
   const w = `${at} (${host})`;
   // No source: the registry keeps using its credential secret (keys, or the secret's own aws_role_*).

@@ -1,23 +1,55 @@
 /**
  * ECR registry host names. A namespace label whose key parses here (and whose value is "true") asks for a
- * pull secret for that registry; every other label is ignored.
+ * pull secret for that registry; every other label is ignored. Two kinds of host: a private registry
+ * (`<account>.dkr.ecr.<region>.<domain>`, served by ECR's GetAuthorizationToken in its region) and ECR Public
+ * (`public.ecr.aws`, served by ECR Public's GetAuthorizationToken, which exists only in us-east-1).
  */
 
 /** AWS partitions an ECR registry host can belong to. */
 export type Partition =
   "aws" | "aws-cn" | "aws-us-gov" | "aws-iso" | "aws-iso-b" | "aws-iso-e" | "aws-iso-f" | "aws-eusc";
 
-/** A parsed ECR registry host, e.g. 123456789012.dkr.ecr.eu-west-1.amazonaws.com. */
-export interface RegistryHost {
+/** The one ECR Public registry host. */
+export const PUBLIC_REGISTRY_HOST = "public.ecr.aws";
+
+/** The only region ECR Public's GetAuthorizationToken is served in. */
+export const ECR_PUBLIC_REGION = "us-east-1";
+
+interface RegistryHostFields {
   /** The host exactly as written in the label key (lower-cased). */
   readonly host: string;
-  readonly accountId: string;
+  /** The region ECR is called in (and requests signed for): the host's, or us-east-1 for ECR Public. */
   readonly region: string;
   readonly partition: Partition;
   /** The host is a FIPS endpoint (dkr.ecr-fips…). */
   readonly fips: boolean;
   /** The host is a dual-stack endpoint (dkr-ecr….on.aws). */
   readonly dualStack: boolean;
+}
+
+/** A private registry host, e.g. 123456789012.dkr.ecr.eu-west-1.amazonaws.com. */
+export interface PrivateRegistryHost extends RegistryHostFields {
+  readonly kind: "private";
+  /** The 12-digit account that owns the registry. */
+  readonly accountId: string;
+}
+
+/**
+ * ECR Public (public.ecr.aws): one registry shared by every account, so no account id. Its token is the
+ * caller's (the account of the credentials it is minted with: that account's pull limits apply). Region
+ * us-east-1, partition aws, neither FIPS nor dual-stack.
+ */
+export interface PublicRegistryHost extends RegistryHostFields {
+  readonly kind: "public";
+  readonly accountId?: undefined;
+}
+
+/** A parsed ECR registry host; `kind` tells which API mints its tokens. */
+export type RegistryHost = PrivateRegistryHost | PublicRegistryHost;
+
+/** The AWS API that mints a registry's tokens, as messages name it: "ECR Public" for public.ecr.aws, else "ECR". */
+export function tokenApiName(registryHost: string): "ECR" | "ECR Public" {
+  return registryHost === PUBLIC_REGISTRY_HOST ? "ECR Public" : "ECR";
 }
 
 /**
@@ -51,10 +83,21 @@ const PARTITION_BY_DOMAIN: Readonly<Record<string, Partition>> = {
 
 /**
  * Parses an ECR registry host in any of its forms (commercial, China, GovCloud, ISO partitions, EU sovereign
- * cloud, FIPS, dual-stack). Returns undefined for anything that is not an ECR registry host.
+ * cloud, FIPS, dual-stack), or ECR Public's `public.ecr.aws` (exactly: no sub- or super-domain). Case does
+ * not matter, as in DNS. Returns undefined for anything that is not an ECR registry host.
  */
 export function parseRegistryHost(value: string): RegistryHost | undefined {
   const host = value.toLowerCase();
+  if (host === PUBLIC_REGISTRY_HOST) {
+    return {
+      kind: "public",
+      host,
+      region: ECR_PUBLIC_REGION,
+      partition: "aws",
+      fips: false,
+      dualStack: false,
+    };
+  }
   const m = HOST_PATTERN.exec(host);
   if (!m) return undefined;
   const [, accountId, fips, region, domain] = m;
@@ -66,10 +109,14 @@ export function parseRegistryHost(value: string): RegistryHost | undefined {
   let partition = PARTITION_BY_DOMAIN[domain];
   if (partition === undefined) return undefined;
   if (partition === "aws" && region.startsWith("us-gov-")) partition = "aws-us-gov";
-  return { host, accountId, region, partition, fips: fips !== undefined, dualStack };
+  return { kind: "private", host, accountId, region, partition, fips: fips !== undefined, dualStack };
 }
 
-/** The registry URL written as the key of the dockerconfigjson `auths` map (what pods pull from). */
+/**
+ * The registry URL written as the key of the dockerconfigjson `auths` map (what pods pull from):
+ * `https://<host>`, the original eatr's form, for ECR Public too. The kubelet and docker drop the scheme
+ * when they match an image to a key, so `https://public.ecr.aws` serves `public.ecr.aws/<repo>` images.
+ */
 export function registryUrl(registry: RegistryHost): string {
   return `https://${registry.host}`;
 }

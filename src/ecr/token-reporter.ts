@@ -2,10 +2,11 @@ import type { V1ObjectReference } from "@kubernetes/client-node";
 import type { Counter, Gauge } from "prom-client";
 import type { EventType } from "../kube/event-recorder.ts";
 import { StsError, stsResult } from "./credential-source.ts";
+import { tokenApiName } from "./registry-host.ts";
 import { CredentialSourceError } from "./sts.ts";
 import type { CachedToken, TokenCacheObserver } from "./token-cache.ts";
 
-/** Classifies an ECR error for the result label of eatr_ecr_token_requests_total. */
+/** Classifies an ECR or ECR Public error for the result label of eatr_ecr_token_requests_total. */
 export function ecrResult(err: unknown): "throttled" | "invalid_credentials" | "error" {
   const name = err instanceof Error ? err.name : "";
   if (name === "ThrottlingException" || name === "TooManyRequestsException") return "throttled";
@@ -73,7 +74,7 @@ export class TokenReporter implements TokenCacheObserver {
       { registry, err, result, retryInMs },
       sourceFailed
         ? "AWS credentials for the registry could not be obtained; existing pull secrets kept"
-        : "ECR GetAuthorizationToken failed; existing pull secrets kept",
+        : `${tokenApiName(registry)} GetAuthorizationToken failed; existing pull secrets kept`,
     );
     const cred = this.o.credentialSecret(registry);
     if (!cred) return;
@@ -81,7 +82,7 @@ export class TokenReporter implements TokenCacheObserver {
     const message = err instanceof Error ? err.message : String(err);
     const what = sourceFailed
       ? `Getting AWS credentials for ${registry} failed (${name}: ${message})`
-      : `ECR GetAuthorizationToken for ${registry} failed (${name}: ${message})`;
+      : `${tokenApiName(registry)} GetAuthorizationToken for ${registry} failed (${name}: ${message})`;
     this.o.events.record(
       cred,
       "Warning",

@@ -1,11 +1,14 @@
 /**
  * A local Amazon ECR endpoint for tests: HTTP on 127.0.0.1, speaking the AWS JSON 1.1 protocol for
- * GetAuthorizationToken (X-Amz-Target: AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken).
+ * GetAuthorizationToken (X-Amz-Target: AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken), and
+ * ECR Public's GetAuthorizationToken on the same port (X-Amz-Target:
+ * SpencerFrontendService.GetAuthorizationToken; the target tells which API a request addresses).
  *
  * Every request is authenticated like AWS does it: the SigV4 Authorization header is parsed, the access key
  * must be one added with addKey() (and carry its session token, if it has one; a key with expiresAtMs is
  * refused with ExpiredTokenException from then on), the credential scope must
- * name service "ecr", and the signature is recomputed here by hand from the canonical request (so it is
+ * name the API's own service ("ecr", or "ecr-public" in region us-east-1, the only region ECR Public's
+ * GetAuthorizationToken is served in), and the signature is recomputed here by hand from the canonical request (so it is
  * checked independently of the SDK's own signer). Errors are answered the way AWS JSON services answer them:
  * a status, `x-amzn-ErrorType` and a body `{"__type": ..., "message": ...}`.
  *
@@ -20,9 +23,13 @@
  * SDK's partition table: commercial, China, GovCloud, ISO, ISO-B, ISO-E, ISO-F, EU sovereign cloud), and
  * the token's proxyEndpoint is in that partition's domain.
  *
+ * ECR Public answers `{authorizationData: {authorizationToken, expiresAt}}`: one object, no proxyEndpoint
+ * (ECR answers a list of {authorizationToken, expiresAt, proxyEndpoint}).
+ *
  * Counters: calls(accessKeyId) counts every request whose Authorization header names that access key id,
  * whatever the outcome (unknown key, bad signature, injected failure, success): what AWS would meter and
- * throttle. totalCalls() counts every request received. log() tells each request's outcome.
+ * throttle; calls(accessKeyId, service) only those addressed to one API. totalCalls() counts every request
+ * received. log() tells each request's outcome, API and signing scope.
  */
 import { createHash, createHmac, randomBytes, randomUUID, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
@@ -31,6 +38,19 @@ import { parseAmzDate } from "./sigv4.ts";
 
 export const GET_AUTHORIZATION_TOKEN_TARGET = "AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken";
 const TARGET_PREFIX = "AmazonEC2ContainerRegistry_V20150921.";
+/** ECR Public's GetAuthorizationToken (its Smithy service is SpencerFrontendService). */
+export const GET_PUBLIC_AUTHORIZATION_TOKEN_TARGET = "SpencerFrontendService.GetAuthorizationToken";
+const PUBLIC_TARGET_PREFIX = "SpencerFrontendService.";
+/** The only region ECR Public's GetAuthorizationToken is served in (and so the only signing region). */
+export const ECR_PUBLIC_REGION = "us-east-1";
+
+/** The API a request addresses, named as its SigV4 signing service. */
+export type EcrService = "ecr" | "ecr-public";
+
+/** The API an X-Amz-Target addresses: ECR Public's targets, else ECR (unknown targets included). */
+function serviceOfTarget(target: string | undefined): EcrService {
+  return target?.startsWith(PUBLIC_TARGET_PREFIX) === true ? "ecr-public" : "ecr";
+}
 const JSON_11 = "application/x-amz-json-1.1";
 const ALGORITHM = "AWS4-HMAC-SHA256";
 const MAX_BODY = 1024 * 1024;
@@ -43,7 +63,7 @@ export interface EcrKey {
   sessionToken?: string;
   /** Temporary credentials: refused with ExpiredTokenException from this time (epoch ms, server clock) on. */
   expiresAtMs?: number;
-  /** 12-digit AWS account id; the registry in proxyEndpoint. */
+  /** 12-digit AWS account id; the registry in proxyEndpoint (ECR), the caller's account (ECR Public). */
   accountId: string;
 }
 
@@ -79,6 +99,10 @@ export interface EcrCall {
   accessKeyId: string | undefined;
   /** The region of the credential scope, if any. */
   region: string | undefined;
+  /** The API the request addresses (by its X-Amz-Target). */
+  service: EcrService;
+  /** The service of the credential scope, if any (what the client signed for). */
+  scopeService: string | undefined;
   target: string | undefined;
   outcome: EcrOutcome;
   /** HTTP status answered (0 while pending and for "disconnect"). */
@@ -86,18 +110,24 @@ export interface EcrCall {
 }
 
 export interface IssuedToken {
+  /** The API that minted it: "ecr" (a private registry's token) or "ecr-public" (public.ecr.aws). */
+  service: EcrService;
   accessKeyId: string;
   accountId: string;
-  /** Registry id the token is for (accountId unless registryIds were requested). */
+  /** Registry id the token is for (accountId unless registryIds were requested; accountId for ECR Public). */
   registryId: string;
   region: string;
-  /** The registry password: unique per token, `ecr-<registryId>-<sha256(accessKeyId)[:8]>-<seq>-<random>`. */
+  /**
+   * The registry password: unique per token, `ecr-<registryId>-<sha256(accessKeyId)[:8]>-<seq>-<random>`
+   * (`ecr-public-…` for ECR Public).
+   */
   password: string;
   /** base64("AWS:" + password), as returned in authorizationData. */
   authorizationToken: string;
   /** Expiry returned to the client; undefined when expiresAt was omitted. */
   expiresAt: Date | undefined;
-  proxyEndpoint: string;
+  /** https://<registry host> for ECR; undefined for ECR Public (its answer has none). */
+  proxyEndpoint: string | undefined;
   issuedAt: number;
   /** Server-wide sequence number, starting at 1. */
   seq: number;
@@ -113,7 +143,7 @@ export interface EcrServerOptions {
   now?: () => number;
   /** Largest accepted distance between the signed time and now() (default 5 min; Infinity disables). */
   maxClockSkewMs?: number;
-  /** When set, only these SigV4 scope regions are accepted. */
+  /** When set, only these SigV4 scope regions are accepted for ECR (ECR Public accepts us-east-1 only). */
   regions?: string[];
   /**
    * Pads every password with random base64 characters to at least this length (default: no padding, short
@@ -276,6 +306,8 @@ export class EcrServer {
   private failureQueue: EcrFailure[] = [];
   private failureMode: EcrFailure | null = null;
   private readonly callCounts = new Map<string, number>();
+  /** Per API: `${service}\u0000${accessKeyId}` -> requests. */
+  private readonly serviceCallCounts = new Map<string, number>();
   private total = 0;
   private callLog: EcrCall[] = [];
   private readonly issued: IssuedToken[] = [];
@@ -335,7 +367,10 @@ export class EcrServer {
     else this.keyLatencyMs.set(accessKeyId, ms);
   }
 
-  /** The next n authenticated GetAuthorizationToken requests fail with `kind` (queued after earlier ones). */
+  /**
+   * The next n authenticated GetAuthorizationToken requests (ECR's or ECR Public's) fail with `kind`
+   * (queued after earlier ones).
+   */
   failNext(n: number, kind: EcrFailure): void {
     for (let i = 0; i < n; i++) this.failureQueue.push(kind);
   }
@@ -350,9 +385,13 @@ export class EcrServer {
     return this.failureQueue.length;
   }
 
-  /** Requests whose Authorization header named this access key id (any outcome). */
-  calls(accessKeyId: string): number {
-    return this.callCounts.get(accessKeyId) ?? 0;
+  /**
+   * Requests whose Authorization header named this access key id (any outcome), to either API or, with
+   * `service`, to that one (by X-Amz-Target, whatever the request was signed for).
+   */
+  calls(accessKeyId: string, service?: EcrService): number {
+    if (service === undefined) return this.callCounts.get(accessKeyId) ?? 0;
+    return this.serviceCallCounts.get(`${service}\u0000${accessKeyId}`) ?? 0;
   }
 
   /** Every request received since start or resetCounts(). */
@@ -360,11 +399,12 @@ export class EcrServer {
     return this.total;
   }
 
-  /** Requests per outcome, optionally for one access key. */
-  outcomes(accessKeyId?: string): Partial<Record<EcrOutcome, number>> {
+  /** Requests per outcome, optionally for one access key and one API. */
+  outcomes(accessKeyId?: string, service?: EcrService): Partial<Record<EcrOutcome, number>> {
     const out: Partial<Record<EcrOutcome, number>> = {};
     for (const c of this.callLog) {
       if (accessKeyId !== undefined && c.accessKeyId !== accessKeyId) continue;
+      if (service !== undefined && c.service !== service) continue;
       out[c.outcome] = (out[c.outcome] ?? 0) + 1;
     }
     return out;
@@ -378,13 +418,18 @@ export class EcrServer {
   /** Zeroes calls(), totalCalls(), outcomes() and log(). Issued tokens are kept. */
   resetCounts(): void {
     this.callCounts.clear();
+    this.serviceCallCounts.clear();
     this.total = 0;
     this.callLog = [];
   }
 
-  /** The last token minted for this access key (the first entry when several registryIds were asked). */
-  lastToken(accessKeyId: string): IssuedToken | undefined {
-    return this.lastByKey.get(accessKeyId);
+  /**
+   * The last token minted for this access key (the first entry when several registryIds were asked), by
+   * either API or, with `service`, by that one.
+   */
+  lastToken(accessKeyId: string, service?: EcrService): IssuedToken | undefined {
+    if (service === undefined) return this.lastByKey.get(accessKeyId);
+    return this.issued.findLast((t) => t.accessKeyId === accessKeyId && t.service === service);
   }
 
   /** Every token minted, oldest first. */
@@ -415,12 +460,15 @@ export class EcrServer {
     const body = await readBody(req);
     this.total++;
     const keyId = accessKeyIdOf(req);
+    const target = header(req, "x-amz-target");
     const call: EcrCall = {
       at,
       // Named at once (checked after the latency), so a call that is still waiting shows whose it is.
       accessKeyId: keyId,
       region: undefined,
-      target: header(req, "x-amz-target"),
+      service: serviceOfTarget(target),
+      scopeService: undefined,
+      target,
       outcome: "pending",
       status: 0,
     };
@@ -441,10 +489,13 @@ export class EcrServer {
       return;
     }
 
-    if (call.target !== GET_AUTHORIZATION_TOKEN_TARGET) {
+    const known =
+      call.service === "ecr-public" ? GET_PUBLIC_AUTHORIZATION_TOKEN_TARGET : GET_AUTHORIZATION_TOKEN_TARGET;
+    if (call.target !== known) {
+      const prefix = call.service === "ecr-public" ? PUBLIC_TARGET_PREFIX : TARGET_PREFIX;
       const message =
-        call.target?.startsWith(TARGET_PREFIX) === true
-          ? `${call.target.slice(TARGET_PREFIX.length)} is not implemented by the eatr test ECR server`
+        call.target?.startsWith(prefix) === true
+          ? `${call.target.slice(prefix.length)} is not implemented by the eatr test ECR server`
           : "";
       this.reply(res, call, awsError(400, "UnknownOperationException", message, "unknown-operation"));
       return;
@@ -464,7 +515,9 @@ export class EcrServer {
       return;
     }
 
-    const registryIds = parseRegistryIds(body, auth.key.accountId);
+    // ECR Public's GetAuthorizationToken takes no parameters (an empty object).
+    const registryIds =
+      call.service === "ecr-public" ? parsePublicInput(body) : parseRegistryIds(body, auth.key.accountId);
     if (!Array.isArray(registryIds)) {
       this.reply(res, call, registryIds);
       return;
@@ -476,12 +529,25 @@ export class EcrServer {
       return;
     }
 
-    const minted = registryIds.map((registryId) => this.mint(auth.key, registryId, auth.region));
+    if (call.service === "ecr-public") {
+      const token = this.mint(auth.key, auth.key.accountId, auth.region, "ecr-public");
+      this.lastByKey.set(auth.key.accessKeyId, token);
+      const authorizationData: Record<string, string | number> = {
+        authorizationToken: token.authorizationToken,
+      };
+      if (token.expiresAt) authorizationData["expiresAt"] = token.expiresAt.getTime() / 1000;
+      call.status = 200;
+      call.outcome = "ok";
+      this.sendJson(res, 200, { authorizationData });
+      return;
+    }
+
+    const minted = registryIds.map((registryId) => this.mint(auth.key, registryId, auth.region, "ecr"));
     if (minted[0]) this.lastByKey.set(auth.key.accessKeyId, minted[0]);
     const authorizationData = minted.map((token) => {
       const entry: Record<string, string | number> = {
         authorizationToken: token.authorizationToken,
-        proxyEndpoint: token.proxyEndpoint,
+        proxyEndpoint: token.proxyEndpoint ?? "",
       };
       if (token.expiresAt) entry["expiresAt"] = token.expiresAt.getTime() / 1000;
       return entry;
@@ -543,7 +609,10 @@ export class EcrServer {
     ];
     call.accessKeyId = accessKeyId;
     call.region = region;
+    call.scopeService = service;
     this.callCounts.set(accessKeyId, (this.callCounts.get(accessKeyId) ?? 0) + 1);
+    const perService = `${call.service}\u0000${accessKeyId}`;
+    this.serviceCallCounts.set(perService, (this.serviceCallCounts.get(perService) ?? 0) + 1);
 
     const amzDate = header(req, "x-amz-date");
     let signedAt: number | undefined;
@@ -582,15 +651,19 @@ export class EcrServer {
         `Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '${scopeDate}' != '${longDate.slice(0, 8)}', from '${amzDate ?? longDate}'.`,
       );
     }
-    if (service !== "ecr") {
-      return invalid(`Credential should be scoped to correct service: 'ecr'. `);
+    if (service !== call.service) {
+      return invalid(`Credential should be scoped to correct service: '${call.service}'. `);
     }
     if (terminator !== "aws4_request") {
       return invalid(
         `Credential should be scoped with a valid terminator: 'aws4_request', not '${terminator}'. `,
       );
     }
-    if (partitionDomain(region) === undefined || (this.regions && !this.regions.has(region))) {
+    const validRegion =
+      call.service === "ecr-public"
+        ? region === ECR_PUBLIC_REGION
+        : partitionDomain(region) !== undefined && (this.regions?.has(region) ?? true);
+    if (!validRegion) {
       return invalid(`Credential should be scoped to a valid region. `);
     }
 
@@ -679,10 +752,10 @@ export class EcrServer {
     }
   }
 
-  private mint(key: EcrKey, registryId: string, region: string): IssuedToken {
+  private mint(key: EcrKey, registryId: string, region: string, service: EcrService): IssuedToken {
     const seq = ++this.seq;
     const keyHash = sha256Hex(key.accessKeyId).slice(0, 8);
-    const base = `ecr-${registryId}-${keyHash}-${String(seq).padStart(6, "0")}-${randomBytes(6).toString("hex")}`;
+    const base = `${service}-${registryId}-${keyHash}-${String(seq).padStart(6, "0")}-${randomBytes(6).toString("hex")}`;
     const pad = Math.max(0, this.passwordLength - base.length);
     const password =
       pad === 0
@@ -692,6 +765,7 @@ export class EcrServer {
             .slice(0, pad - 1)}`;
     const issuedAt = this.now();
     const token: IssuedToken = {
+      service,
       accessKeyId: key.accessKeyId,
       accountId: key.accountId,
       registryId,
@@ -699,7 +773,7 @@ export class EcrServer {
       password,
       authorizationToken: Buffer.from(`AWS:${password}`, "utf8").toString("base64"),
       expiresAt: this.tokenLifetimeMs === null ? undefined : new Date(issuedAt + this.tokenLifetimeMs),
-      proxyEndpoint: proxyHost(registryId, region),
+      proxyEndpoint: service === "ecr" ? proxyHost(registryId, region) : undefined,
       issuedAt,
       seq,
     };
@@ -765,6 +839,26 @@ function parseRegistryIds(body: Buffer, defaultId: string): string[] | AwsError 
     }
   }
   return ids as string[];
+}
+
+/** ECR Public's GetAuthorizationToken input: a JSON object (its members are ignored). [] means accepted. */
+function parsePublicInput(body: Buffer): [] | AwsError {
+  const text = body.toString("utf8");
+  let input: unknown;
+  try {
+    input = text.trim() === "" ? {} : JSON.parse(text);
+  } catch {
+    return awsError(
+      400,
+      "SerializationException",
+      "Start of structure or map found where not expected.",
+      "bad-request",
+    );
+  }
+  if (typeof input !== "object" || input === null || Array.isArray(input)) {
+    return awsError(400, "SerializationException", "Start of structure or map expected.", "bad-request");
+  }
+  return [];
 }
 
 function readBody(req: IncomingMessage): Promise<Buffer | undefined> {

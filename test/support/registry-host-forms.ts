@@ -8,6 +8,8 @@ import type { Partition } from "../../src/ecr/registry-host.ts";
 export interface RegistryHostForm {
   /** What the form is, e.g. "FIPS (GovCloud)". */
   readonly form: string;
+  /** Every form here is a private registry's (ECR Public's one host is tested on its own). */
+  readonly kind: "private";
   readonly host: string;
   readonly accountId: string;
   readonly region: string;
@@ -27,6 +29,7 @@ export function registryHostForms(accountId = "123456789012"): RegistryHostForm[
     dualStack = false,
   ): RegistryHostForm => ({
     form: name,
+    kind: "private",
     host: `${accountId}.${host}`,
     accountId,
     region,

@@ -43,6 +43,7 @@ const DEFAULTS: Config = {
   port: 5000,
   shutdownGracePeriodMs: 3000,
   ecrEndpoint: "",
+  ecrPublicEndpoint: "",
   stsEndpoint: "",
   webIdentityTokenFile: "",
   workers: 4,
@@ -150,6 +151,13 @@ void describe("loadConfig", () => {
         "ecrEndpoint",
         "http://localhost:4566",
         { ecrEndpoint: "http://localhost:4566" },
+      ],
+      [
+        "ecr-public-endpoint",
+        "EATR_ECR_PUBLIC_ENDPOINT",
+        "ecrPublicEndpoint",
+        "http://localhost:4568",
+        { ecrPublicEndpoint: "http://localhost:4568" },
       ],
       [
         "sts-endpoint",
@@ -343,13 +351,13 @@ void describe("loadConfig", () => {
         "an unknown key",
         "/c.json",
         '{"port": 1, "bogus": 2}',
-        'invalid configuration: config file /c.json: unknown key "bogus" (known keys: authTokenRenewalInterval, tokenSafetyMargin, awsCredentialsSecretPrefix, hostNamespace, informersResyncInterval, kubeconfig, loggingVerbosityLevel, port, shutdownGracePeriod, ecrEndpoint, stsEndpoint, webIdentityTokenFile, workers, kubeApiQps, kubeApiBurst, leaderElect, leaderElectionId, leaderElectionNamespace, leaderElectionLeaseDuration, leaderElectionRenewDeadline, leaderElectionRetryPeriod, manageServiceAccounts, serviceAccounts, restrictToDeclaredRegistries)',
+        'invalid configuration: config file /c.json: unknown key "bogus" (known keys: authTokenRenewalInterval, tokenSafetyMargin, awsCredentialsSecretPrefix, hostNamespace, informersResyncInterval, kubeconfig, loggingVerbosityLevel, port, shutdownGracePeriod, ecrEndpoint, ecrPublicEndpoint, stsEndpoint, webIdentityTokenFile, workers, kubeApiQps, kubeApiBurst, leaderElect, leaderElectionId, leaderElectionNamespace, leaderElectionLeaseDuration, leaderElectionRenewDeadline, leaderElectionRetryPeriod, manageServiceAccounts, serviceAccounts, restrictToDeclaredRegistries)',
       ],
       [
         "a __proto__ key",
         "/c.json",
         '{"__proto__": {"port": 1}}',
-        'invalid configuration: config file /c.json: unknown key "__proto__" (known keys: authTokenRenewalInterval, tokenSafetyMargin, awsCredentialsSecretPrefix, hostNamespace, informersResyncInterval, kubeconfig, loggingVerbosityLevel, port, shutdownGracePeriod, ecrEndpoint, stsEndpoint, webIdentityTokenFile, workers, kubeApiQps, kubeApiBurst, leaderElect, leaderElectionId, leaderElectionNamespace, leaderElectionLeaseDuration, leaderElectionRenewDeadline, leaderElectionRetryPeriod, manageServiceAccounts, serviceAccounts, restrictToDeclaredRegistries)',
+        'invalid configuration: config file /c.json: unknown key "__proto__" (known keys: authTokenRenewalInterval, tokenSafetyMargin, awsCredentialsSecretPrefix, hostNamespace, informersResyncInterval, kubeconfig, loggingVerbosityLevel, port, shutdownGracePeriod, ecrEndpoint, ecrPublicEndpoint, stsEndpoint, webIdentityTokenFile, workers, kubeApiQps, kubeApiBurst, leaderElect, leaderElectionId, leaderElectionNamespace, leaderElectionLeaseDuration, leaderElectionRenewDeadline, leaderElectionRetryPeriod, manageServiceAccounts, serviceAccounts, restrictToDeclaredRegistries)',
       ],
       [
         "a flag name used as a key",
@@ -500,6 +508,11 @@ void describe("loadConfig", () => {
         'ecr-endpoint (env EATR_ECR_ENDPOINT) = "ftp://ecr.example.com": expected an http or https URL like https://api.ecr.eu-west-1.amazonaws.com, or empty',
       ],
       [
+        "an ECR Public endpoint that is not a URL",
+        { env: { EATR_ECR_PUBLIC_ENDPOINT: "api.ecr-public.us-east-1.amazonaws.com" } },
+        'ecr-public-endpoint (env EATR_ECR_PUBLIC_ENDPOINT) = "api.ecr-public.us-east-1.amazonaws.com": expected an http or https URL like https://api.ecr.eu-west-1.amazonaws.com, or empty',
+      ],
+      [
         "a host name without a scheme",
         { argv: ["-ecr-endpoint", "ecr.example.com"] },
         'ecr-endpoint (flag -ecr-endpoint) = "ecr.example.com": expected an http or https URL like https://api.ecr.eu-west-1.amazonaws.com, or empty',
@@ -590,7 +603,7 @@ void describe("loadConfig", () => {
       [
         "invalid configuration (6 problems):",
         "  unknown flag --bogus (see eatr --help)",
-        '  config file /c.yaml: unknown key "extra" (known keys: authTokenRenewalInterval, tokenSafetyMargin, awsCredentialsSecretPrefix, hostNamespace, informersResyncInterval, kubeconfig, loggingVerbosityLevel, port, shutdownGracePeriod, ecrEndpoint, stsEndpoint, webIdentityTokenFile, workers, kubeApiQps, kubeApiBurst, leaderElect, leaderElectionId, leaderElectionNamespace, leaderElectionLeaseDuration, leaderElectionRenewDeadline, leaderElectionRetryPeriod, manageServiceAccounts, serviceAccounts, restrictToDeclaredRegistries)',
+        '  config file /c.yaml: unknown key "extra" (known keys: authTokenRenewalInterval, tokenSafetyMargin, awsCredentialsSecretPrefix, hostNamespace, informersResyncInterval, kubeconfig, loggingVerbosityLevel, port, shutdownGracePeriod, ecrEndpoint, ecrPublicEndpoint, stsEndpoint, webIdentityTokenFile, workers, kubeApiQps, kubeApiBurst, leaderElect, leaderElectionId, leaderElectionNamespace, leaderElectionLeaseDuration, leaderElectionRenewDeadline, leaderElectionRetryPeriod, manageServiceAccounts, serviceAccounts, restrictToDeclaredRegistries)',
         '  auth-token-renewal-interval (flag --auth-token-renewal-interval) = "6 hours": expected a duration like 20s, 6h or 1h30m',
         `  host-namespace (env EATR_HOST_NAMESPACE) = "Bad_NS": expected a DNS-1123 label (at most 63 lowercase letters, digits or '-', starting and ending with a letter or digit)`,
         '  port (flag -port) = "70000": expected a port number from 0 to 65535',

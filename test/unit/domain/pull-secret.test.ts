@@ -3,11 +3,13 @@ import { describe, it } from "node:test";
 import type { V1Secret } from "@kubernetes/client-node";
 import {
   ANNOTATIONS,
+  buildPullSecret,
   isOwnedPullSecret,
   isSeedSecret,
   MANAGED_BY_LABEL,
   recordedToken,
 } from "../../../src/domain/pull-secret.ts";
+import { parseRegistryHost } from "../../../src/ecr/registry-host.ts";
 import { b64, desired, HOST, seedSecret, stored, T0, token } from "../support/pull-secrets.ts";
 
 describe("buildPullSecret", () => {
@@ -113,4 +115,46 @@ describe("isOwnedPullSecret (the proof needed before a delete)", () => {
       assert.equal(isOwnedPullSecret(row.secret), row.owned);
     });
   }
+});
+
+describe("the pull secret of ECR Public (public.ecr.aws)", () => {
+  const publicRegistry = parseRegistryHost("public.ecr.aws") ?? assert.fail("host");
+  const built = buildPullSecret({
+    namespace: "team-a",
+    registry: publicRegistry,
+    authorizationToken: token("pub1"),
+    fetchedAtMs: T0,
+    expiresAtMs: T0 + 12 * 3_600_000,
+    credentialsVersion: "abc",
+  });
+
+  it("is named public.ecr.aws, its auths key https://public.ecr.aws", () => {
+    assert.equal(built.metadata?.name, "public.ecr.aws");
+    assert.equal(built.metadata?.annotations?.[ANNOTATIONS.registry], "public.ecr.aws");
+    const config = JSON.parse(
+      Buffer.from(built.data?.[".dockerconfigjson"] ?? "", "base64").toString(),
+    ) as unknown;
+    assert.deepEqual(config, { auths: { "https://public.ecr.aws": { auth: token("pub1") } } });
+  });
+
+  it("is recognised as ours, and its token read back", () => {
+    assert.equal(isOwnedPullSecret(stored(built)), true);
+    assert.equal(recordedToken(stored(built), "public.ecr.aws")?.authorizationToken, token("pub1"));
+  });
+
+  it("is not adopted from `kubectl create secret docker-registry public.ecr.aws` (someone else's)", () => {
+    const theirs: V1Secret = {
+      metadata: { name: "public.ecr.aws", namespace: "team-a" },
+      type: "kubernetes.io/dockerconfigjson",
+      data: {
+        ".dockerconfigjson": b64(
+          JSON.stringify({
+            auths: { "public.ecr.aws": { username: "AWS", password: "pw", auth: token("pw") } },
+          }),
+        ),
+      },
+    };
+    assert.equal(isSeedSecret(theirs, "public.ecr.aws"), false);
+    assert.equal(isOwnedPullSecret(theirs), false);
+  });
 });

@@ -25,3 +25,19 @@ describe("registry labels", () => {
       assert.deepEqual(nearMissLabels(ns({ [HOST]: value })), [], value);
   });
 });
+
+describe("registry labels: ECR Public", () => {
+  it("public.ecr.aws=true asks for ECR Public beside private registries", () => {
+    assert.deepEqual(
+      requestedRegistries(ns({ [HOST]: "true", "public.ecr.aws": "true" })).map((r) => [r.host, r.kind]),
+      [
+        [HOST, "private"],
+        ["public.ecr.aws", "public"],
+      ],
+    );
+    assert.deepEqual(nearMissLabels(ns({ "public.ecr.aws": "yes" })), [
+      { key: "public.ecr.aws", value: "yes" },
+    ]);
+    assert.deepEqual(requestedRegistries(ns({ "public.ecr.aws.evil.com": "true" })), []);
+  });
+});

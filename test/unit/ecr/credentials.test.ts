@@ -41,6 +41,60 @@ describe("credential secrets", () => {
     );
   });
 
+  describe("ECR Public (public.ecr.aws)", () => {
+    const publicRegistry = parseRegistryHost("public.ecr.aws") ?? assert.fail("host");
+
+    it("names its secret <prefix>-public.ecr.aws and reads the host back", () => {
+      const name = credentialSecretName("eatr-aws-credentials", publicRegistry.host);
+      assert.equal(name, "eatr-aws-credentials-public.ecr.aws");
+      assert.equal(registryHostOfCredentialSecret("eatr-aws-credentials", name), "public.ecr.aws");
+    });
+
+    it("reads keys and roles as for a private registry, always in us-east-1", () => {
+      assert.deepEqual(
+        parseCredentials(
+          secret({
+            aws_access_key_id: "AKIAEXAMPLE",
+            aws_secret_access_key: "s3cr3t",
+            aws_region: "eu-west-1",
+          }),
+          publicRegistry,
+        ),
+        {
+          accessKeyId: "AKIAEXAMPLE",
+          secretAccessKey: "s3cr3t",
+          region: "us-east-1",
+          configuredRegion: "eu-west-1",
+        },
+      );
+      assert.deepEqual(
+        parseCredentials(
+          secret({ aws_role_arn: "arn:aws:iam::210987654321:role/pull", aws_web_identity: "true" }),
+          publicRegistry,
+        ),
+        {
+          source: { kind: "webIdentity", roleArn: "arn:aws:iam::210987654321:role/pull" },
+          region: "us-east-1",
+        },
+      );
+    });
+
+    it("says ECR Public is called in us-east-1 when aws_region is not a region", () => {
+      assert.throws(
+        () =>
+          parseCredentials(
+            secret({
+              aws_access_key_id: "AKIAEXAMPLE",
+              aws_secret_access_key: "s3cr3t",
+              aws_region: "Virginia",
+            }),
+            publicRegistry,
+          ),
+        /remove it \(ECR Public is always called in the registry's region, us-east-1\)/,
+      );
+    });
+  });
+
   it("takes aws_session_token when present", () => {
     const got = parseCredentials(
       secret({ aws_access_key_id: "AKIA", aws_secret_access_key: "s", aws_session_token: "tok" }),

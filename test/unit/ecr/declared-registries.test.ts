@@ -50,6 +50,27 @@ void describe("the registries list", () => {
     );
   });
 
+  void it("declares public.ecr.aws with any source, its STS and ECR Public calls in us-east-1 by default", () => {
+    const publicRegistry = parseRegistryHost("public.ecr.aws") ?? assert.fail();
+    const { registries, problems } = parseDeclaredRegistries(
+      [{ host: "Public.ECR.aws", source: "assumeRole", roleArn: ROLE, externalId: "ext-1" }],
+      W,
+    );
+    assert.deepEqual(problems, []);
+    const entry = registries[0] ?? assert.fail();
+    assert.equal(entry.host, "public.ecr.aws", "written as the label key is");
+    assert.deepEqual(declaredCredentials(entry, publicRegistry), {
+      source: { kind: "assumeRole", roleArn: ROLE, externalId: "ext-1" },
+      region: "us-east-1",
+    });
+    for (const source of ["keys", "default", "webIdentity"]) {
+      const written = [
+        { host: "public.ecr.aws", source, ...(source === "webIdentity" ? { roleArn: ROLE } : {}) },
+      ];
+      assert.deepEqual(parseDeclaredRegistries(written, W).problems, [], source);
+    }
+  });
+
   const bad: [string, unknown, RegExp][] = [
     ["not a list", { host: HOST }, /"registries" must be a list/],
     ["an entry that is not a mapping", ["x"], /registries\[0\]: expected a mapping/],
@@ -57,6 +78,11 @@ void describe("the registries list", () => {
     [
       "a host that is not ECR",
       [{ host: "docker.io", source: "default" }],
+      /registries\[0\]: "host" is not an ECR registry host like 123456789012\.dkr\.ecr\.eu-west-1\.amazonaws\.com or public\.ecr\.aws$/,
+    ],
+    [
+      "a look-alike of public.ecr.aws",
+      [{ host: "public.ecr.aws.evil.com", source: "default" }],
       /registries\[0\]: "host" is not an ECR registry host/,
     ],
     [

@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { isAwsRegion, parseRegistryHost } from "../../../src/ecr/registry-host.ts";
+import {
+  ECR_PUBLIC_REGION,
+  PUBLIC_REGISTRY_HOST,
+  isAwsRegion,
+  parseRegistryHost,
+  registryUrl,
+  tokenApiName,
+} from "../../../src/ecr/registry-host.ts";
 import { registryHostForms } from "../../support/registry-host-forms.ts";
 
 describe("parseRegistryHost", () => {
@@ -46,6 +53,72 @@ describe("parseRegistryHost", () => {
       assert.equal(parseRegistryHost(host), undefined);
     });
   }
+});
+
+describe("parseRegistryHost: ECR Public", () => {
+  it("parses public.ecr.aws as a public registry: no account, us-east-1, commercial partition", () => {
+    const got = parseRegistryHost("public.ecr.aws");
+    assert.deepEqual(
+      { ...got },
+      {
+        kind: "public",
+        host: "public.ecr.aws",
+        region: "us-east-1",
+        partition: "aws",
+        fips: false,
+        dualStack: false,
+      },
+    );
+    assert.equal(got?.accountId, undefined);
+    assert.equal(PUBLIC_REGISTRY_HOST, "public.ecr.aws");
+    assert.equal(ECR_PUBLIC_REGION, "us-east-1");
+  });
+
+  it("lower-cases it, as DNS does not care (a label key may be written in capitals)", () => {
+    for (const written of ["PUBLIC.ECR.AWS", "Public.Ecr.Aws"]) {
+      assert.equal(parseRegistryHost(written)?.host, "public.ecr.aws", written);
+      assert.equal(parseRegistryHost(written)?.kind, "public", written);
+    }
+  });
+
+  it("says private registry hosts are private, with their account", () => {
+    const got = parseRegistryHost("123456789012.dkr.ecr.eu-west-1.amazonaws.com");
+    assert.equal(got?.kind, "private");
+    assert.equal(got.accountId, "123456789012");
+  });
+
+  const lookAlikes = [
+    "public.ecr.aws.evil.com",
+    "x.public.ecr.aws",
+    ".public.ecr.aws",
+    "public.ecr.aws.",
+    " public.ecr.aws",
+    "public.ecr.aws ",
+    "public.ecr.aws\n",
+    "https://public.ecr.aws",
+    "public.ecr.aws/nginx",
+    "public.ecr.aws:443",
+    "public-ecr.aws",
+    "publicecr.aws",
+    "public.ecr.aws.cn",
+    "public.ecr.amazonaws.com",
+    "ecr.aws",
+    "123456789012.public.ecr.aws",
+    "public.ecr.aws\u0000",
+    "publİc.ecr.aws", // U+0130 lower-cases to "i" plus a combining dot, not to "i"
+  ];
+  for (const host of lookAlikes) {
+    it(`refuses the look-alike ${JSON.stringify(host)}`, () => {
+      assert.equal(parseRegistryHost(host), undefined);
+    });
+  }
+
+  it("writes the auths key as https://public.ecr.aws and names the API ECR Public", () => {
+    const registry = parseRegistryHost("public.ecr.aws") ?? assert.fail();
+    assert.equal(registryUrl(registry), "https://public.ecr.aws");
+    assert.equal(tokenApiName("public.ecr.aws"), "ECR Public");
+    assert.equal(tokenApiName("123456789012.dkr.ecr.eu-west-1.amazonaws.com"), "ECR");
+  });
 });
 
 describe("isAwsRegion", () => {

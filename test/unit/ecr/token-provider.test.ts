@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { ECRClient, GetAuthorizationTokenCommand } from "@aws-sdk/client-ecr";
+import {
+  ECRPUBLICClient,
+  GetAuthorizationTokenCommand as GetPublicAuthorizationTokenCommand,
+} from "@aws-sdk/client-ecr-public";
 import { parseCredentials } from "../../../src/ecr/credentials.ts";
 import { parseRegistryHost } from "../../../src/ecr/registry-host.ts";
 import {
@@ -33,8 +39,11 @@ function credentialsFor(host: string, awsRegion?: string) {
 }
 
 /** Where the SDK would send the call and for which region it signs it, without sending it. */
-async function resolvedRequest(config: ReturnType<typeof ecrClientConfig>) {
-  const client = new ECRClient(config);
+async function resolvedRequest(
+  config: ReturnType<typeof ecrClientConfig>,
+  api: "ecr" | "ecr-public" = "ecr",
+) {
+  const client = api === "ecr" ? new ECRClient(config) : new ECRPUBLICClient(config);
   let seen: { url: string; authorization: string } | undefined;
   client.middlewareStack.add(
     () => (args) => {
@@ -52,7 +61,12 @@ async function resolvedRequest(config: ReturnType<typeof ecrClientConfig>) {
     },
     { step: "deserialize", name: "captureSignedRequest" },
   );
-  await assert.rejects(client.send(new GetAuthorizationTokenCommand({})), /stop before sending/);
+  await assert.rejects(
+    client instanceof ECRClient
+      ? client.send(new GetAuthorizationTokenCommand({}))
+      : client.send(new GetPublicAuthorizationTokenCommand({})),
+    /stop before sending/,
+  );
   client.destroy();
   return seen ?? assert.fail("no request seen");
 }
@@ -133,6 +147,107 @@ describe("EcrTokenProvider", () => {
     }
   });
 
+  describe("ECR Public (public.ecr.aws)", () => {
+    const DEAD = "http://127.0.0.1:9"; // nothing listens: a call sent there fails at once
+
+    it("calls ECR Public's GetAuthorizationToken at -ecr-public-endpoint, signed for ecr-public in us-east-1", async () => {
+      ecr.resetCounts();
+      const provider = new EcrTokenProvider({ endpoint: DEAD, publicEndpoint: ecr.endpoint });
+      const token = await provider.getAuthorizationToken(credentialsFor("public.ecr.aws"));
+      const password = Buffer.from(token.authorizationToken, "base64").toString().replace(/^AWS:/, "");
+      const minted = ecr.findToken(password) ?? assert.fail("minted by the endpoint");
+      assert.equal(minted.service, "ecr-public");
+      assert.equal(token.expiresAtMs, minted.expiresAt?.getTime(), "expiresAt of the one authorizationData");
+      assert.deepEqual(
+        ecr.log().map((c) => [c.service, c.scopeService, c.region, c.outcome]),
+        [["ecr-public", "ecr-public", "us-east-1", "ok"]],
+      );
+    });
+
+    it("calls it in us-east-1 whatever aws_region says", async () => {
+      ecr.resetCounts();
+      const provider = new EcrTokenProvider({ publicEndpoint: ecr.endpoint });
+      const request = credentialsFor("public.ecr.aws", "eu-west-1");
+      assert.equal(request.credentials.region, "us-east-1");
+      assert.equal(request.credentials.configuredRegion, "eu-west-1");
+      await provider.getAuthorizationToken(request);
+      assert.deepEqual(
+        ecr.log().map((c) => c.region),
+        ["us-east-1"],
+      );
+    });
+
+    it("never sends ECR Public's call to -ecr-endpoint, nor a private registry's to -ecr-public-endpoint", async () => {
+      ecr.resetCounts();
+      const publicOnDead = new EcrTokenProvider({
+        endpoint: ecr.endpoint,
+        publicEndpoint: DEAD,
+        timeoutMs: 2000,
+      });
+      await assert.rejects(publicOnDead.getAuthorizationToken(credentialsFor("public.ecr.aws")));
+      const privateOnDead = new EcrTokenProvider({
+        endpoint: DEAD,
+        publicEndpoint: ecr.endpoint,
+        timeoutMs: 2000,
+      });
+      await assert.rejects(
+        privateOnDead.getAuthorizationToken(credentialsFor("123456789012.dkr.ecr.eu-west-1.amazonaws.com")),
+      );
+      assert.equal(ecr.totalCalls(), 0);
+      const privateOk = new EcrTokenProvider({ endpoint: ecr.endpoint, publicEndpoint: DEAD });
+      await privateOk.getAuthorizationToken(credentialsFor("123456789012.dkr.ecr.eu-west-1.amazonaws.com"));
+      assert.deepEqual(
+        ecr.log().map((c) => [c.service, c.scopeService]),
+        [["ecr", "ecr"]],
+      );
+    });
+
+    it("without an endpoint: https://api.ecr-public.us-east-1.amazonaws.com/, signed for ecr-public in us-east-1", async () => {
+      const seen = await resolvedRequest(
+        ecrClientConfig(credentialsFor("public.ecr.aws", "eu-west-1"), { endpoint: "", timeoutMs: 1000 }),
+        "ecr-public",
+      );
+      assert.equal(seen.url, "https://api.ecr-public.us-east-1.amazonaws.com/");
+      assert.match(
+        seen.authorization,
+        new RegExp(`Credential=${KEY.accessKeyId}/\\d{8}/us-east-1/ecr-public/`),
+      );
+    });
+
+    const answers: [string, unknown, RegExp][] = [
+      ["no authorizationData", {}, /^ECR Public returned no authorizationData for public\.ecr\.aws$/],
+      [
+        "an empty token",
+        { authorizationData: { authorizationToken: "" } },
+        /^ECR Public returned an empty authorizationToken for public\.ecr\.aws$/,
+      ],
+      [
+        "a token that is not user:password",
+        { authorizationData: { authorizationToken: Buffer.from("nocolon").toString("base64") } },
+        /^ECR Public returned an authorizationToken for public\.ecr\.aws that is not base64 "user:password"$/,
+      ],
+    ];
+    for (const [what, body, message] of answers) {
+      it(`refuses an answer with ${what}`, async () => {
+        const fake = await answering(body);
+        try {
+          const provider = new EcrTokenProvider({ publicEndpoint: fake.endpoint });
+          await assert.rejects(
+            provider.getAuthorizationToken(credentialsFor("public.ecr.aws")),
+            (err: unknown) => {
+              assert.ok(err instanceof Error);
+              assert.equal(err.name, "InvalidTokenResponseError");
+              assert.match(err.message, message);
+              return true;
+            },
+          );
+        } finally {
+          await fake.close();
+        }
+      });
+    }
+  });
+
   it("bounds a call by its own timeout (10 s by default), with a clear error", async () => {
     assert.equal(DEFAULT_ECR_TIMEOUT_MS, 10_000);
     const { registry, credentials } = credentialsFor("123456789012.dkr.ecr.eu-west-1.amazonaws.com");
@@ -180,3 +295,26 @@ describe("EcrTokenProvider", () => {
     }
   });
 });
+
+/** An HTTP endpoint answering every request 200 with `body` as AWS JSON 1.1 (an odd ECR Public). */
+async function answering(body: unknown): Promise<{ endpoint: string; close: () => Promise<void> }> {
+  const server: Server = createServer((req, res) => {
+    req.resume();
+    req.on("end", () => {
+      res.writeHead(200, { "content-type": "application/x-amz-json-1.1" });
+      res.end(JSON.stringify(body));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => {
+          resolve();
+        });
+      }),
+  };
+}

@@ -36,6 +36,22 @@ describe("TokenReporter", () => {
     );
   });
 
+  it("names ECR Public in the Event of a failed public.ecr.aws call, and counts it like any registry's", async () => {
+    const { registry, events, reporter } = setup();
+    const err = Object.assign(new Error("User is not authorized"), { name: "AccessDeniedException" });
+    reporter.failed("public.ecr.aws", err, 1_000);
+    assert.match(
+      events[0] ?? "",
+      /^Warning TokenRequestFailed ECR Public GetAuthorizationToken for public\.ecr\.aws failed \(AccessDeniedException: User is not authorized\); eatr retries/,
+    );
+    assert.match(
+      await registry.metrics(),
+      /req\{registry="public\.ecr\.aws",result="invalid_credentials"\} 1/,
+    );
+    reporter.failed(R, err, 1_000);
+    assert.match(events[1] ?? "", /^Warning TokenRequestFailed ECR GetAuthorizationToken for 1234/);
+  });
+
   it("counts calls by result and drops the expiry of a forgotten registry", async () => {
     const { registry, reporter } = setup();
     reporter.fetched(

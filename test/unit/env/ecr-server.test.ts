@@ -8,7 +8,18 @@ import {
   GetAuthorizationTokenCommand,
   type ECRClientConfig,
 } from "@aws-sdk/client-ecr";
-import { startEcrServer, type EcrKey, type EcrServer } from "../../env/ecr-server.ts";
+import {
+  DescribeRegistriesCommand,
+  ECRPUBLICClient,
+  GetAuthorizationTokenCommand as GetPublicAuthorizationTokenCommand,
+} from "@aws-sdk/client-ecr-public";
+import {
+  GET_AUTHORIZATION_TOKEN_TARGET,
+  GET_PUBLIC_AUTHORIZATION_TOKEN_TARGET,
+  startEcrServer,
+  type EcrKey,
+  type EcrServer,
+} from "../../env/ecr-server.ts";
 import { Sha256 } from "../../env/sigv4.ts";
 
 const ALICE: EcrKey = {
@@ -569,5 +580,146 @@ void describe("test ECR server signature checks (signed with @smithy/signature-v
     } finally {
       await ecr.close();
     }
+  });
+});
+
+void describe("test ECR server speaking ECR Public (with the real @aws-sdk/client-ecr-public)", () => {
+  let ecr: EcrServer;
+  const clients: ECRPUBLICClient[] = [];
+
+  function publicClient(key: EcrKey, region = "us-east-1"): ECRPUBLICClient {
+    const c = new ECRPUBLICClient({
+      endpoint: ecr.endpoint,
+      region,
+      credentials: creds(key),
+      maxAttempts: 1,
+    });
+    clients.push(c);
+    return c;
+  }
+
+  before(async () => {
+    // ECR is restricted to eu-west-1 here; ECR Public is served in us-east-1 regardless.
+    ecr = await startEcrServer({ keys: [ALICE, BOB, CAROL], regions: ["eu-west-1"] });
+  });
+
+  after(async () => {
+    for (const c of clients) c.destroy();
+    await ecr.close();
+  });
+
+  void it("answers one authorizationData object (no proxyEndpoint), minted for the caller's key", async () => {
+    ecr.resetCounts();
+    const out = await publicClient(CAROL).send(new GetPublicAuthorizationTokenCommand({}));
+    const data = out.authorizationData;
+    assert.ok(data && !Array.isArray(data));
+    assert.deepEqual(Object.keys(data).sort(), ["authorizationToken", "expiresAt"]);
+    const last = ecr.lastToken(CAROL.accessKeyId, "ecr-public") ?? assert.fail("minted");
+    assert.equal(Buffer.from(data.authorizationToken ?? "", "base64").toString(), `AWS:${last.password}`);
+    assert.match(last.password, /^ecr-public-333333333333-[0-9a-f]{8}-\d{6}-[0-9a-f]{12}$/);
+    assert.deepEqual([last.service, last.region, last.proxyEndpoint], ["ecr-public", "us-east-1", undefined]);
+    assert.equal(data.expiresAt?.getTime(), last.expiresAt?.getTime());
+    assert.deepEqual(
+      ecr.log().map((c) => [c.service, c.scopeService, c.region, c.target, c.outcome]),
+      [["ecr-public", "ecr-public", "us-east-1", "SpencerFrontendService.GetAuthorizationToken", "ok"]],
+    );
+  });
+
+  void it("counts calls per key and per API", async () => {
+    ecr.resetCounts();
+    await publicClient(ALICE).send(new GetPublicAuthorizationTokenCommand({}));
+    await publicClient(ALICE).send(new GetPublicAuthorizationTokenCommand({}));
+    const ecrClient = new ECRClient({
+      endpoint: ecr.endpoint,
+      region: "eu-west-1",
+      credentials: creds(ALICE),
+    });
+    try {
+      await ecrClient.send(new GetAuthorizationTokenCommand({}));
+    } finally {
+      ecrClient.destroy();
+    }
+    assert.equal(ecr.calls(ALICE.accessKeyId), 3);
+    assert.equal(ecr.calls(ALICE.accessKeyId, "ecr-public"), 2);
+    assert.equal(ecr.calls(ALICE.accessKeyId, "ecr"), 1);
+    assert.equal(ecr.calls(BOB.accessKeyId, "ecr-public"), 0);
+    assert.deepEqual(ecr.outcomes(ALICE.accessKeyId, "ecr-public"), { ok: 2 });
+    assert.equal(ecr.lastToken(ALICE.accessKeyId)?.service, "ecr", "the last of either API");
+    assert.equal(ecr.lastToken(ALICE.accessKeyId, "ecr-public")?.service, "ecr-public");
+    ecr.resetCounts();
+    assert.equal(ecr.calls(ALICE.accessKeyId, "ecr-public"), 0);
+  });
+
+  void it("refuses a client that signs for another region than us-east-1", async () => {
+    ecr.resetCounts();
+    await assert.rejects(
+      publicClient(ALICE, "eu-west-1").send(new GetPublicAuthorizationTokenCommand({})),
+      (e: unknown) => {
+        assert.ok(e instanceof Error);
+        assert.equal(e.name, "InvalidSignatureException");
+        assert.match(e.message, /valid region/);
+        return true;
+      },
+    );
+    assert.equal(ecr.calls(ALICE.accessKeyId, "ecr-public"), 1, "counted: AWS meters refused calls too");
+  });
+
+  void it("refuses ECR Public's call signed for service ecr, and ECR's signed for ecr-public", async () => {
+    const url = new URL(ecr.endpoint);
+    const cases: [string, string, string, RegExp][] = [
+      [
+        "ECR Public's call, scope ecr",
+        GET_PUBLIC_AUTHORIZATION_TOKEN_TARGET,
+        "ecr",
+        /correct service: 'ecr-public'/,
+      ],
+      [
+        "ECR's call, scope ecr-public",
+        GET_AUTHORIZATION_TOKEN_TARGET,
+        "ecr-public",
+        /correct service: 'ecr'/,
+      ],
+    ];
+    for (const [what, target, service, message] of cases) {
+      const signer = new SignatureV4({
+        service,
+        region: service === "ecr" ? "eu-west-1" : "us-east-1",
+        credentials: { accessKeyId: ALICE.accessKeyId, secretAccessKey: ALICE.secretAccessKey },
+        sha256: Sha256,
+      });
+      const req = await signer.sign({
+        method: "POST",
+        protocol: "http:",
+        hostname: url.hostname,
+        path: "/",
+        headers: { host: url.host, "content-type": "application/x-amz-json-1.1", "x-amz-target": target },
+        body: "{}",
+      });
+      const res = await rawPost(ecr.endpoint, "/", req.headers, "{}");
+      assert.equal(res.status, 400, what);
+      assert.equal(res.body.__type, "InvalidSignatureException", what);
+      assert.match(res.body.message ?? "", message, what);
+    }
+  });
+
+  void it("refuses an unknown key and an operation it does not implement, as ECR does", async () => {
+    const stranger: EcrKey = { ...ALICE, accessKeyId: "AKIASTRANGER00000009" };
+    await assert.rejects(publicClient(stranger).send(new GetPublicAuthorizationTokenCommand({})), {
+      name: "UnrecognizedClientException",
+    });
+    await assert.rejects(publicClient(ALICE).send(new DescribeRegistriesCommand({})), (e: unknown) => {
+      assert.ok(e instanceof Error);
+      assert.match(e.message, /DescribeRegistries is not implemented/);
+      return true;
+    });
+  });
+
+  void it("applies injected failures to ECR Public's calls too", async () => {
+    ecr.failNext(1, "throttle");
+    await assert.rejects(publicClient(BOB).send(new GetPublicAuthorizationTokenCommand({})), {
+      name: "ThrottlingException",
+    });
+    const ok = await publicClient(BOB).send(new GetPublicAuthorizationTokenCommand({}));
+    assert.ok(ok.authorizationData?.authorizationToken);
   });
 });

@@ -141,6 +141,18 @@ describe("trimNamespace", () => {
     assert.deepEqual(policy.wanted(optedOut), []);
   });
 
+  it("keeps the public.ecr.aws label (ECR Public) and drops its look-alikes", () => {
+    const t = trimNamespace(
+      ns("p", { "public.ecr.aws": "true", "public.ecr.aws.evil.com": "true", "x.public.ecr.aws": "true" }),
+      new InternPool(),
+    );
+    assert.deepEqual(t.metadata?.labels, { "public.ecr.aws": "true" });
+    assert.deepEqual(
+      requestedRegistries(t).map((r) => [r.host, r.kind]),
+      [["public.ecr.aws", "public"]],
+    );
+  });
+
   it("shares labels and status objects between namespaces asking for the same registries", () => {
     const pool = new InternPool();
     const a = trimNamespace(ns("a", { [host]: "true" }, "Active"), pool);
