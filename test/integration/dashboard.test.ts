@@ -282,7 +282,10 @@ describe("the Grafana dashboard on real data", () => {
       }
       assert.deepEqual(values.job, [JOB]);
       assert.deepEqual(values.namespace, [RELEASE_NAMESPACE]);
-      assert.deepEqual([...(values.registry ?? [])].sort(), [hostA, hostB, hostC, hostD].sort());
+      // Every registry of the scenario (namespaces left by other files may add theirs).
+      for (const host of [hostA, hostB, hostC, hostD]) {
+        assert.ok(values.registry?.includes(host), `$registry offers ${host}: ${String(values.registry)}`);
+      }
 
       const s: Substitution = { ...SUBSTITUTION_INTERVALS, variables };
       const queries = panelQueries(dashboard);
@@ -346,7 +349,7 @@ describe("the Grafana dashboard on real data", () => {
         r.values.map(([, v]) => Number(v)),
       );
       assert.ok(
-        expiresIn.every((v) => v > 11 * 3600 && v <= 12 * 3600),
+        expiresIn.every((v) => v > 11 * 3600 && v <= 12 * 3600 + 1),
         "fresh 12 h tokens",
       );
 
