@@ -29,6 +29,7 @@ export interface TokenReporterOptions {
   readonly metrics: {
     readonly ecrTokenRequests: Counter<"registry" | "result">;
     readonly tokenExpiry: Gauge<"registry">;
+    readonly tokenFetched: Gauge<"registry">;
     readonly secretRenewals: Counter;
   };
   readonly logger: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
@@ -53,6 +54,7 @@ export class TokenReporter implements TokenCacheObserver {
     const { metrics, logger } = this.o;
     metrics.ecrTokenRequests.inc({ registry, result: "success" });
     if (token.expiresAtMs !== undefined) metrics.tokenExpiry.set({ registry }, token.expiresAtMs / 1000);
+    metrics.tokenFetched.set({ registry }, token.fetchedAtMs / 1000);
     if (renewal) metrics.secretRenewals.inc();
     logger.info(
       {
@@ -102,6 +104,7 @@ export class TokenReporter implements TokenCacheObserver {
   /** No namespace uses the registry any more: its expiry is no longer reported. */
   forgotten(registry: string): void {
     this.o.metrics.tokenExpiry.remove({ registry });
+    this.o.metrics.tokenFetched.remove({ registry });
     this.o.logger.info(
       { registry },
       "no namespace uses this registry any more; its token is no longer renewed",

@@ -24,6 +24,7 @@ export class ControllerMetrics {
   readonly ecrTokenRequests: Counter<"registry" | "result">;
   readonly stsRequests: Counter<"registry" | "result">;
   readonly tokenExpiry: Gauge<"registry">;
+  readonly tokenFetched: Gauge<"registry">;
   readonly pullSecretWrites: Counter<"operation" | "result">;
   readonly pullSecretConflicts: Counter<"namespace" | "reason">;
   readonly serviceAccountUpdates: Counter<"operation" | "result">;
@@ -72,6 +73,12 @@ export class ControllerMetrics {
     this.tokenExpiry = new Gauge({
       name: "eatr_registry_token_expiry_timestamp_seconds",
       help: "Expiry of the cached ECR token of each registry, as a Unix timestamp in seconds.",
+      labelNames: ["registry"],
+      registers,
+    });
+    this.tokenFetched = new Gauge({
+      name: "eatr_registry_token_fetched_timestamp_seconds",
+      help: "When the cached ECR token of each registry was fetched (its last successful refresh), as a Unix timestamp in seconds.",
       labelNames: ["registry"],
       registers,
     });

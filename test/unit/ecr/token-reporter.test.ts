@@ -12,6 +12,7 @@ function setup() {
   const metrics = {
     ecrTokenRequests: new Counter({ name: "req", help: "h", labelNames: ["registry", "result"], registers }),
     tokenExpiry: new Gauge({ name: "exp", help: "h", labelNames: ["registry"], registers }),
+    tokenFetched: new Gauge({ name: "fetched", help: "h", labelNames: ["registry"], registers }),
     secretRenewals: new Counter({ name: "ren", help: "h", registers }),
   };
   const events: string[] = [];
@@ -52,11 +53,11 @@ describe("TokenReporter", () => {
     assert.match(events[1] ?? "", /^Warning TokenRequestFailed ECR GetAuthorizationToken for 1234/);
   });
 
-  it("counts calls by result and drops the expiry of a forgotten registry", async () => {
+  it("counts calls by result, records when the token was fetched, and drops the expiry and fetch time of a forgotten registry", async () => {
     const { registry, reporter } = setup();
     reporter.fetched(
       R,
-      { authorizationToken: "x", expiresAtMs: 2_000_000, fetchedAtMs: 0, refreshAtMs: 1 },
+      { authorizationToken: "x", expiresAtMs: 2_000_000, fetchedAtMs: 1_500_000, refreshAtMs: 1 },
       true,
     );
     reporter.failed(R, Object.assign(new Error("no"), { name: "UnrecognizedClientException" }), 1_000);
@@ -64,9 +65,11 @@ describe("TokenReporter", () => {
     assert.match(text, /req\{registry="[^"]+",result="success"\} 1/);
     assert.match(text, /req\{registry="[^"]+",result="invalid_credentials"\} 1/);
     assert.match(text, /exp\{registry="[^"]+"\} 2000/);
+    assert.match(text, /fetched\{registry="[^"]+"\} 1500/);
     assert.match(text, /ren 1/);
     reporter.forgotten(R);
     assert.doesNotMatch(await registry.metrics(), /exp\{/);
+    assert.doesNotMatch(await registry.metrics(), /fetched\{/);
   });
 
   it("reports an STS failure as a failed fetch naming the registry and source, not as an ECR call", async () => {
