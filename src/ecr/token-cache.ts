@@ -45,6 +45,11 @@ export interface TokenCacheObserver {
    * per registry until a token of that registry lives longer than the margin again.
    */
   shortLived?(registry: string, lifetimeMs: number, marginMs: number): void;
+  /**
+   * The cache took a token recorded earlier (prime(): a restart or a failover found it in a pull secret):
+   * no ECR call was made, but the token's expiry and fetch time are known again.
+   */
+  primed?(registry: string, token: CachedToken): void;
 }
 
 export interface TokenCacheOptions {
@@ -195,6 +200,7 @@ export class TokenCache {
     });
     this.entries.set(registryHost, entry);
     this.schedule(registryHost, entry, refreshAtMs - now);
+    if (entry.token !== undefined) this.o.observer?.primed?.(registryHost, entry.token);
     return true;
   }
 

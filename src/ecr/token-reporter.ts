@@ -67,6 +67,13 @@ export class TokenReporter implements TokenCacheObserver {
     );
   }
 
+  /** A token found in a pull secret at startup: its expiry and fetch time are exported, no call is counted. */
+  primed(registry: string, token: CachedToken): void {
+    const { metrics } = this.o;
+    if (token.expiresAtMs !== undefined) metrics.tokenExpiry.set({ registry }, token.expiresAtMs / 1000);
+    metrics.tokenFetched.set({ registry }, token.fetchedAtMs / 1000);
+  }
+
   failed(registry: string, err: unknown, retryInMs: number): void {
     // The registry's credential source failed before ECR was called (counted as an STS request there).
     const sourceFailed = err instanceof StsError || err instanceof CredentialSourceError;

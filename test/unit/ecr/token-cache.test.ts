@@ -30,7 +30,7 @@ class ScriptedProvider implements TokenProvider {
 }
 
 interface Report {
-  kind: "fetched" | "failed" | "shortLived";
+  kind: "fetched" | "failed" | "shortLived" | "primed";
   registry: string;
   detail: unknown;
 }
@@ -56,6 +56,7 @@ function setup(overrides: Partial<TokenCacheOptions> = {}) {
         reports.push({ kind: "failed", registry: r, detail: { error, retryInMs } }),
       shortLived: (r, lifetimeMs, marginMs) =>
         reports.push({ kind: "shortLived", registry: r, detail: { lifetimeMs, marginMs } }),
+      primed: (r, token) => reports.push({ kind: "primed", registry: r, detail: { token } }),
     },
     ...overrides,
   });
@@ -345,14 +346,22 @@ describe("TokenCache", () => {
     assert.equal(reports.filter((r) => r.kind === "fetched").length, 2);
   });
 
-  it("primes from a recorded token and refuses one that is due", async () => {
-    const { clock, provider, cache } = setup();
+  it("primes from a recorded token, tells the observer (its expiry is exported again), and refuses one that is due", async () => {
+    const { clock, provider, cache, reports } = setup();
     const recorded = {
       authorizationToken: "dG9r",
       fetchedAtMs: clock.now() - HOUR,
       expiresAtMs: clock.now() + 11 * HOUR,
     };
     assert.equal(cache.prime(registry.host, recorded, "v1"), true);
+    assert.deepEqual(
+      reports.map((r) => [
+        r.kind,
+        r.registry,
+        (r.detail as { token: { expiresAtMs: number } }).token.expiresAtMs,
+      ]),
+      [["primed", registry.host, recorded.expiresAtMs]],
+    );
     assert.equal((await cache.get(registry, creds, "v1")).authorizationToken, "dG9r");
     assert.equal(provider.calls.length, 0);
     assert.equal(cache.prime(registry.host, recorded, "v1"), false, "never overwrites an entry");
@@ -362,6 +371,7 @@ describe("TokenCache", () => {
       expiresAtMs: clock.now() + 5 * HOUR,
     };
     assert.equal(cache.prime(other.host, old, "v1"), false);
+    assert.equal(reports.length, 1, "a refused token is not reported");
   });
 
   it("validates its options", () => {

@@ -26,6 +26,20 @@ function setup() {
 }
 
 describe("TokenReporter", () => {
+  it("exports the expiry and fetch time of a token primed from a pull secret, counting no ECR call", async () => {
+    const { registry, reporter } = setup();
+    reporter.primed(R, {
+      authorizationToken: "dG9r",
+      expiresAtMs: 7_200_000,
+      fetchedAtMs: 3_600_000,
+      refreshAtMs: 0,
+    });
+    const text = await registry.metrics();
+    assert.match(text, new RegExp(`exp\\{registry="${R.replaceAll(".", "\\.")}"\\} 7200`));
+    assert.match(text, new RegExp(`fetched\\{registry="${R.replaceAll(".", "\\.")}"\\} 3600`));
+    assert.doesNotMatch(text, /^req\{/m, "no ECR call counted");
+  });
+
   it("gives every failure of one cause the same Event message, so the recorder aggregates them", () => {
     const { events, reporter } = setup();
     const err = Object.assign(new Error("Rate exceeded"), { name: "ThrottlingException" });
