@@ -164,13 +164,14 @@ function leaderLine(leader: LeaderStatus | undefined | null, leaseName: string, 
     leader.renewTimeMs === undefined
       ? "never renewed"
       : `renewed ${isoSeconds(leader.renewTimeMs)} (${relative(leader.renewTimeMs, nowMs)})`;
-  const holder = leader.holder === null ? "held by nobody" : `held by ${leader.holder}`;
+  if (leader.holder === null)
+    return `Leader: none — Lease ${leader.lease} is released (${renewed}): is eatr running?`;
   const duration =
     leader.leaseDurationSeconds === undefined
       ? ""
       : `, lease duration ${String(leader.leaseDurationSeconds)}s`;
-  const expired = leader.expired && leader.holder !== null ? " — EXPIRED: the holder stopped renewing" : "";
-  return `Leader: Lease ${leader.lease} ${holder}, ${renewed}${duration}${expired}`;
+  const expired = leader.expired ? " — EXPIRED: the holder stopped renewing" : "";
+  return `Leader: Lease ${leader.lease} held by ${leader.holder}, ${renewed}${duration}${expired}`;
 }
 
 /** Left-aligned columns three spaces apart (kubectl's look); the last column is not padded. */

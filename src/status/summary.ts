@@ -340,15 +340,19 @@ function sourceOfKeys(
 
 /**
  * The newest InvalidCredentials or TokenRequestFailed Event on the credential secret that still holds: raised
- * after the secret last changed and, for a failed request, after the newest token was fetched. (Event times
- * are whole seconds; eatr raises them at least 2 s after what caused them.)
+ * no earlier than the second the secret last changed (an Event about the new content may come within that
+ * second) and, for a failed request, in a later second than the newest token was fetched (after a failure
+ * eatr retries no sooner than 1 s later). Event and managedFields times are whole seconds.
  */
 function eventProblem(
   secret: CredentialSecretFacts,
   events: readonly WarningEventFacts[],
   tokenFetchedAtMs: number | undefined,
 ): CredentialsProblem | null {
-  const newest = (reason: string, after: number) =>
+  const second = (ms: number) => Math.floor(ms / 1000) * 1000;
+  const changed = second(secret.changedAtMs ?? -Infinity);
+  const fetched = second(tokenFetchedAtMs ?? -Infinity);
+  const newest = (reason: string, holds: (lastSeenMs: number) => boolean) =>
     events
       .filter(
         (e) =>
@@ -356,16 +360,12 @@ function eventProblem(
           e.kind === "Secret" &&
           e.namespace === secret.namespace &&
           e.name === secret.name &&
-          e.lastSeenMs > after,
+          holds(e.lastSeenMs),
       )
       .sort((a, b) => b.lastSeenMs - a.lastSeenMs)[0];
-  const changed = secret.changedAtMs ?? -Infinity;
-  const invalid = newest("InvalidCredentials", changed);
+  const invalid = newest("InvalidCredentials", (t) => t >= changed);
   if (invalid !== undefined) return { reason: "invalid", detail: eventText(invalid) };
-  const failed = newest(
-    "TokenRequestFailed",
-    Math.max(changed, Math.floor((tokenFetchedAtMs ?? -Infinity) / 1000) * 1000),
-  );
+  const failed = newest("TokenRequestFailed", (t) => t >= changed && t > fetched);
   if (failed !== undefined) return { reason: "failed", detail: eventText(failed) };
   return null;
 }
@@ -399,12 +399,12 @@ function timeOf(text: string | undefined): number | undefined {
 
 function earliest(values: readonly (number | undefined)[]): number | undefined {
   const known = values.filter((v): v is number => v !== undefined);
-  return known.length === 0 ? undefined : Math.min(...known);
+  return known.length === 0 ? undefined : known.reduce((a, b) => Math.min(a, b));
 }
 
 function latest(values: readonly (number | undefined)[]): number | undefined {
   const known = values.filter((v): v is number => v !== undefined);
-  return known.length === 0 ? undefined : Math.max(...known);
+  return known.length === 0 ? undefined : known.reduce((a, b) => Math.max(a, b));
 }
 
 function compare(a: string, b: string): number {

@@ -251,6 +251,31 @@ void describe("eatr status (its own control plane)", () => {
     await api.deleteNamespace({ name: teamD });
   });
 
+  void it("failing credentials: ECR refuses the key, the TokenRequestFailed Event is reported, exit 1", async () => {
+    const rejected = newKey(randomAccountId()); // never given to the local ECR
+    secretsSeen.push(rejected.accessKeyId, rejected.secretAccessKey);
+    const refused = registryHost(rejected.accountId, "eu-central-1");
+    await createCredentials(api, hostNs, refused, rejected);
+    const teamE = unique("team-e");
+    await createNamespace(api, teamE, { [refused]: "true" });
+    await waitFor(
+      async () => (await listEvents(api, { reason: "TokenRequestFailed", namespace: hostNs })).length > 0,
+      { message: "the TokenRequestFailed Event" },
+    );
+    const run = await status(base);
+    show("failing credentials", ["-host-namespace", hostNs], run);
+    assertNoSecrets(run);
+    assert.equal(run.code, 1, run.stderr);
+    const row = run.stdout.split("\n").find((line) => line.startsWith(refused)) ?? "";
+    assert.match(row, /^\S+\s+keys \(secret\), failed\s+-\s+1\s+0\s+0\s+1$/, row);
+    const problem = run.stdout.split("\n").find((line) => line.startsWith(teamE)) ?? "";
+    assert.match(
+      problem,
+      /\scredentials-failed\s+no pull secret yet: TokenRequestFailed Event \(\S+Z(, \d+ times)?\): ECR GetAuthorizationToken for \S+ failed \(UnrecognizedClientException/,
+    );
+    await api.deleteNamespace({ name: teamE });
+  });
+
   void it("expired and expiring: eatr stopped, the expiry annotations edited, exit 1", async () => {
     assert.equal(await controller?.stop(), 0);
     controller = undefined;
@@ -271,7 +296,11 @@ void describe("eatr status (its own control plane)", () => {
     show("expired and expiring", ["-host-namespace", hostNs], run);
     assertNoSecrets(run);
     assert.equal(run.code, 1, run.stderr);
-    assert.match(run.stdout, /^Leader: Lease \S+ held by nobody/m, "eatr released the Lease when it stopped");
+    assert.match(
+      run.stdout,
+      /^Leader: none — Lease \S+ is released /m,
+      "eatr released the Lease when it stopped",
+    );
     const row = run.stdout.split("\n").find((line) => line.startsWith(served)) ?? "";
     assert.match(row, /\(\d+m\d*s? ago\)\s+2\s+1\s+0\s+0$/, row);
     const lines = run.stdout.split("\n");
