@@ -74,6 +74,7 @@ interface RawLease {
 /** Reads a snapshot. Throws StatusReadError naming the read that failed. */
 export async function readCluster(options: ReadOptions): Promise<ClusterSnapshot> {
   const { client } = options;
+  const notes: string[] = [];
   const [namespaces, managed, events, lease] = await Promise.all([
     step("listing namespaces", () =>
       listAll<{ metadata?: Metadata }>(client, "/api/v1/namespaces", METADATA_LIST),
@@ -83,7 +84,7 @@ export async function readCluster(options: ReadOptions): Promise<ClusterSnapshot
         labelSelector: MANAGED_SELECTOR,
       }),
     ),
-    readEvents(options),
+    readEvents(options, notes),
     readLease(options),
   ]);
   const namespaceFacts: NamespaceFacts[] = namespaces.map((n) => ({
@@ -119,7 +120,7 @@ export async function readCluster(options: ReadOptions): Promise<ClusterSnapshot
     if (found !== undefined) pullSecrets.push(pullSecretFacts(found.metadata ?? {}));
   const credentialSecrets = new Map<string, CredentialSecretFacts>();
   for (const entry of credentials) if (entry !== undefined) credentialSecrets.set(entry[0], entry[1]);
-  return { namespaces: namespaceFacts, pullSecrets, credentialSecrets, events, lease };
+  return { namespaces: namespaceFacts, pullSecrets, credentialSecrets, events, lease, notes };
 }
 
 function pullSecretFacts(m: Metadata): PullSecretFacts {
@@ -170,28 +171,37 @@ async function readCredentialSecret(
   ];
 }
 
-async function readEvents(options: ReadOptions): Promise<WarningEventFacts[]> {
-  const lists = await Promise.all([
+/**
+ * The Warning Events status reports. Events are a hint, not the state: one the user may not list (HTTP 403)
+ * is left out with a note instead of failing the whole report.
+ */
+async function readEvents(options: ReadOptions, notes: string[]): Promise<WarningEventFacts[]> {
+  const list = async (what: string, path: string, reason: string): Promise<RawEvent[] | string> => {
+    try {
+      return await listAll<RawEvent>(options.client, path, "application/json", {
+        fieldSelector: `type=Warning,reason=${reason}`,
+      });
+    } catch (err) {
+      if (!(err instanceof KubeApiError && err.statusCode === 403))
+        throw new StatusReadError(`listing ${what}: ${reasonOf(err)}`, { cause: err });
+      return `cannot list ${what} (HTTP 403 Forbidden): the problems they report are not shown`;
+    }
+  };
+  const results = await Promise.all([
     ...CREDENTIAL_REASONS.map((reason) =>
-      step(`listing ${reason} Events in namespace ${options.hostNamespace}`, () =>
-        listAll<RawEvent>(
-          options.client,
-          namespacedPath("events", options.hostNamespace),
-          "application/json",
-          {
-            fieldSelector: `type=Warning,reason=${reason}`,
-          },
-        ),
+      list(
+        `${reason} Events in namespace ${options.hostNamespace}`,
+        namespacedPath("events", options.hostNamespace),
+        reason,
       ),
     ),
-    ...SECRET_REASONS.map((reason) =>
-      step(`listing ${reason} Events`, () =>
-        listAll<RawEvent>(options.client, "/api/v1/events", "application/json", {
-          fieldSelector: `type=Warning,reason=${reason}`,
-        }),
-      ),
-    ),
+    ...SECRET_REASONS.map((reason) => list(`${reason} Events`, "/api/v1/events", reason)),
   ]);
+  const lists: RawEvent[][] = [];
+  for (const result of results) {
+    if (typeof result === "string") notes.push(result);
+    else lists.push(result);
+  }
   return lists.flat().map((e) => ({
     namespace: e.involvedObject?.namespace ?? e.metadata?.namespace ?? "",
     reason: e.reason ?? "",

@@ -51,6 +51,8 @@ export interface StatusJson {
     readonly reason: string;
     readonly detail: string;
   }[];
+  /** What status could not read and left out (e.g. Events the user may not list). */
+  readonly notes: readonly string[];
 }
 
 /** The report as the `-o json` document. `leaseName` names the Lease when it was not found. */
@@ -101,6 +103,7 @@ export function toJson(report: StatusReport, leaseName: string): StatusJson {
       },
     })),
     problems: report.problems.map((p) => ({ ...p })),
+    notes: report.notes,
   };
 }
 
@@ -148,6 +151,7 @@ export function renderTable(report: StatusReport, leaseName: string): string {
       ]),
     );
   }
+  for (const note of report.notes) out.push(`Note: ${note}.`);
   return `${out.join("\n")}\n`;
 }
 

@@ -69,4 +69,6 @@ export interface ClusterSnapshot {
   readonly events: readonly WarningEventFacts[];
   /** undefined: the Lease does not exist; null: leader election is off (-leader-elect=false). */
   readonly lease: LeaseFacts | undefined | null;
+  /** What could not be read and is left out (Events the user may not list), one line each. */
+  readonly notes: readonly string[];
 }

@@ -105,6 +105,8 @@ export interface StatusReport {
   readonly leader: LeaderStatus | undefined | null;
   /** 0 when no namespace has a problem, else 1. */
   readonly exitCode: 0 | 1;
+  /** What could not be read (ClusterSnapshot.notes). */
+  readonly notes: readonly string[];
 }
 
 /** The state of one namespace's pull secret for one registry. */
@@ -169,6 +171,7 @@ export function summarize(snapshot: ClusterSnapshot, settings: StatusSettings, n
     problems,
     leader: leaderOf(snapshot.lease, nowMs),
     exitCode: problems.length === 0 ? 0 : 1,
+    notes: snapshot.notes,
   };
 }
 

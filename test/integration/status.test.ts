@@ -11,7 +11,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
+import { CoreV1Api, KubeConfig, RbacAuthorizationV1Api } from "@kubernetes/client-node";
 import { startControlPlane, type ControlPlane } from "../env/control-plane.ts";
 import type { StatusJson } from "../../src/status/render.ts";
 import {
@@ -172,6 +172,54 @@ void describe("eatr status (its own control plane)", () => {
       lackingCredentials: [],
     });
     assert.ok(Date.parse(registry.token.expiresAt ?? "") > Date.now() + 11 * 3600_000);
+    assert.deepEqual(doc.notes, []);
+  });
+
+  void it("a user who may not list Events: the report without them, with a note, exit 0", async () => {
+    const rbac = new KubeConfig();
+    rbac.loadFromFile(plane?.kubeconfigPath ?? "");
+    const roles = rbac.makeApiClient(RbacAuthorizationV1Api);
+    const name = unique("status-viewer");
+    await roles.createClusterRole({
+      body: {
+        metadata: { name },
+        rules: [
+          { apiGroups: [""], resources: ["namespaces"], verbs: ["list"] },
+          { apiGroups: [""], resources: ["secrets"], verbs: ["list", "get"] },
+          { apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["get"] },
+        ],
+      },
+    });
+    await api.createNamespacedServiceAccount({ namespace: hostNs, body: { metadata: { name } } });
+    await roles.createClusterRoleBinding({
+      body: {
+        metadata: { name },
+        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name },
+        subjects: [{ kind: "ServiceAccount", name, namespace: hostNs }],
+      },
+    });
+    const token = await api.createNamespacedServiceAccountToken({
+      name,
+      namespace: hostNs,
+      body: { spec: { audiences: [] } },
+    });
+    const kubeconfig = await plane?.kubeconfigForToken(token.status?.token ?? "", name);
+    const args = ["-config-file-path", kubeconfig ?? "", "-host-namespace", hostNs];
+    const run = await waitFor(
+      async () => {
+        const r = await status(args);
+        return r.code === 0 ? r : undefined; // RBAC takes a moment to reach the authorizer's cache
+      },
+      { message: "status as a user who may not list Events" },
+    );
+    show("no Events RBAC", ["-host-namespace", hostNs, "(as a ServiceAccount without events list)"], run);
+    assert.match(run.stdout, /^Healthy: /m);
+    const notes = run.stdout.split("\n").filter((l) => l.startsWith("Note: "));
+    assert.equal(notes.length, 4, run.stdout);
+    assert.match(
+      notes[0] ?? "",
+      /^Note: cannot list InvalidCredentials Events in namespace \S+ \(HTTP 403 Forbidden\): the problems they report are not shown\.$/,
+    );
   });
 
   void it("missing credentials: the namespace is listed with the reason, exit 1", async () => {

@@ -192,6 +192,50 @@ void describe("readCluster", () => {
     assert.ok(!client.calls.some((c) => c.path.includes("leases")));
   });
 
+  void it("Events the user may not list are left out with a note; other Event errors fail the read", async () => {
+    const forbidden = (status: number): ReadClient => {
+      const inner = fakeClient(
+        {},
+        {
+          "/api/v1/namespaces?": [],
+          "/api/v1/secrets?app.kubernetes.io/managed-by=eatr": [],
+          ...EVENT_LISTS,
+        },
+      );
+      return {
+        get: inner.get,
+        listPages: (path: string, options?: RequestOptions) => {
+          if (path !== "/api/v1/events") return inner.listPages(path, options);
+          // eslint-disable-next-line require-yield
+          return (async function* () {
+            await Promise.resolve();
+            throw new KubeApiError(
+              "GET",
+              path,
+              status,
+              JSON.stringify({ reason: "Forbidden", message: "no" }),
+            );
+          })();
+        },
+      };
+    };
+    const read = (client: ReadClient) =>
+      readCluster({
+        client,
+        hostNamespace: "ci-cd",
+        credentialsSecretPrefix: "p",
+        registries: [],
+        lease: null,
+      });
+    const snapshot = await read(forbidden(403));
+    assert.deepEqual(snapshot.notes, [
+      "cannot list SecretImmutable Events (HTTP 403 Forbidden): the problems they report are not shown",
+      "cannot list SecretContested Events (HTTP 403 Forbidden): the problems they report are not shown",
+    ]);
+    assert.equal(snapshot.events.length, 1, "the Events it could list are kept");
+    await assert.rejects(read(forbidden(500)), /^StatusReadError: listing SecretImmutable Events: HTTP 500/);
+  });
+
   void it("a failed read is one line naming the read and the server's answer", async () => {
     const client: ReadClient = {
       get: () => Promise.reject(new Error("unused")),

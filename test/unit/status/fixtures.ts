@@ -87,17 +87,20 @@ export function event(
 
 export function snapshot(parts: Partial<ClusterSnapshot> = {}): ClusterSnapshot {
   return {
-    namespaces: [],
-    pullSecrets: [],
-    credentialSecrets: new Map(),
-    events: [],
-    lease: {
-      namespace: HOST_NS,
-      name: "eatr",
-      holder: "eatr-abc",
-      renewTimeMs: NOW - 2000,
-      leaseDurationSeconds: 15,
-    },
-    ...parts,
+    namespaces: parts.namespaces ?? [],
+    pullSecrets: parts.pullSecrets ?? [],
+    credentialSecrets: parts.credentialSecrets ?? new Map(),
+    events: parts.events ?? [],
+    lease:
+      "lease" in parts
+        ? parts.lease
+        : {
+            namespace: HOST_NS,
+            name: "eatr",
+            holder: "eatr-abc",
+            renewTimeMs: NOW - 2000,
+            leaseDurationSeconds: 15,
+          },
+    notes: parts.notes ?? [],
   };
 }

@@ -105,6 +105,16 @@ void describe("renderTable", () => {
   });
 });
 
+void describe("notes", () => {
+  void it("what could not be read is said under the table and listed in the JSON", () => {
+    const note =
+      "cannot list SecretImmutable Events (HTTP 403 Forbidden): the problems they report are not shown";
+    const report = summarize(snapshot({ notes: [note] }), SETTINGS, NOW);
+    assert.ok(renderTable(report, "ci-cd/eatr").endsWith(`\nNote: ${note}.\n`));
+    assert.deepEqual(toJson(report, "ci-cd/eatr").notes, [note]);
+  });
+});
+
 void describe("renderJson", () => {
   void it("is the documented shape, parseable, with a final newline", () => {
     const text = renderJson(troubled, "ci-cd/eatr");
@@ -159,6 +169,7 @@ void describe("renderJson", () => {
         },
       ],
       problems: troubled.problems.map((p) => ({ ...p })),
+      notes: [],
     });
     assert.deepEqual(
       toJson(troubled, "ci-cd/eatr").problems.map((p) => p.reason),
