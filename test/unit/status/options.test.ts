@@ -1,7 +1,10 @@
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import { ConfigError } from "../../../src/config/index.ts";
-import { statusHelpText } from "../../../src/status/help.ts";
+import { OPTION_SPECS } from "../../../src/config/schema.ts";
+import { STATUS_OPTION_KEYS, statusHelpText } from "../../../src/status/help.ts";
+import type { ProblemReason } from "../../../src/status/summary.ts";
 import { parseStatusArgs } from "../../../src/status/options.ts";
 
 const run = (argv: string[], env: Record<string, string> = {}, files: Record<string, string> = {}) => {
@@ -105,5 +108,30 @@ void describe("statusHelpText", () => {
       assert.ok(help.includes(`\n  ${flag}\n`), flag);
     assert.match(help, /default 1h; env EATR_TOKEN_SAFETY_MARGIN; file key tokenSafetyMargin/);
     assert.match(help, /Exit codes: 0 healthy; 1 /);
+  });
+});
+
+void describe("README's eatr status section", () => {
+  const readme = readFileSync(new URL("../../../README.md", import.meta.url), "utf8");
+  const start = readme.indexOf("### `eatr status`");
+  const section = readme.slice(start, readme.indexOf("\n## ", start));
+
+  void it("exists and names every option --help lists, the exit codes and every problem reason", () => {
+    assert.notEqual(start, -1);
+    for (const key of STATUS_OPTION_KEYS) assert.ok(section.includes(`\`-${OPTION_SPECS[key].flag}`), key);
+    for (const text of ["`-o json`", "`-config`", "`0` healthy", "`1` when", "`2` for"])
+      assert.ok(section.includes(text), text);
+    for (const reason of [
+      "missing",
+      "conflict",
+      "expired",
+      "expiring",
+      "immutable",
+      "contested",
+      "credentials-missing",
+      "credentials-invalid",
+      "credentials-failed",
+    ] satisfies ProblemReason[])
+      assert.ok(section.includes(`\`${reason}\``), reason);
   });
 });
