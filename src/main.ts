@@ -1,9 +1,10 @@
 #!/usr/bin/env node
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { getHeapStatistics } from "node:v8";
-import { CoordinationV1Api, KubeConfig } from "@kubernetes/client-node";
+import { CoordinationV1Api, type KubeConfig } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { ConfigError, loadConfig, redactedConfig, type Config } from "./config/index.ts";
+import { loadKubeConfig, StartupError } from "./config/kube-config.ts";
 import { realClock } from "./clock.ts";
 import { Controller } from "./controller.ts";
 import { installationId } from "./domain/pull-secret.ts";
@@ -14,6 +15,10 @@ import { LeaderElector, LeaseLock, PrometheusLeaderElectionMetrics } from "./lea
 import { createLogger, serializeError } from "./log.ts";
 import { startHttpServer } from "./metrics/http-server.ts";
 import { ControllerMetrics } from "./metrics/metrics.ts";
+import { runStatus } from "./status/command.ts";
+
+/** `eatr status …` reports on the cluster instead of running the controller (src/status). */
+const STATUS_COMMAND = "status";
 
 /** Exit codes: 0 clean stop, 1 runtime failure, 2 bad configuration or no cluster to talk to. */
 const EXIT_CONFIG = 2;
@@ -29,42 +34,17 @@ function packageVersion(): string | undefined {
   }
 }
 
-/** No cluster can be reached with what we were given: printed as one line, exit code 2. */
-class StartupError extends Error {}
-
-const SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token";
-
-/** Loads the kubeconfig file, or in-cluster config; throws StartupError when neither is available. */
-function kubeConfigFor(config: Config): KubeConfig {
-  const kc = new KubeConfig();
-  if (config.kubeconfig !== "") {
-    if (!existsSync(config.kubeconfig)) {
-      throw new StartupError(
-        `kubeconfig ${config.kubeconfig} does not exist (set by -config-file-path, EATR_KUBECONFIG or KUBECONFIG)`,
-      );
-    }
-    try {
-      kc.loadFromFile(config.kubeconfig);
-    } catch (err) {
-      throw new StartupError(
-        `kubeconfig ${config.kubeconfig} cannot be read: ${err instanceof Error ? err.message : String(err)}`,
-      );
-    }
-    if (!kc.getCurrentCluster())
-      throw new StartupError(`kubeconfig ${config.kubeconfig} has no current context with a cluster`);
-    return kc;
-  }
-  if (process.env.KUBERNETES_SERVICE_HOST === undefined || !existsSync(SERVICE_ACCOUNT_TOKEN)) {
-    throw new StartupError(
-      "no cluster to talk to: no kubeconfig was given (-config-file-path, EATR_KUBECONFIG or KUBECONFIG) and this is not running inside a Kubernetes pod",
-    );
-  }
-  kc.loadFromCluster();
-  return kc;
-}
-
 async function main(): Promise<number> {
   const version = packageVersion();
+  if (process.argv[2] === STATUS_COMMAND) {
+    return runStatus({
+      argv: process.argv.slice(3),
+      env: process.env,
+      stdout: (text) => process.stdout.write(text),
+      stderr: (text) => process.stderr.write(text),
+      version,
+    });
+  }
   let config: Config;
   let kubeConfig: KubeConfig;
   try {
@@ -74,7 +54,7 @@ async function main(): Promise<number> {
       return 0;
     }
     config = loaded.config;
-    kubeConfig = shareConnections(kubeConfigFor(config));
+    kubeConfig = shareConnections(loadKubeConfig(config.kubeconfig));
   } catch (err) {
     if (err instanceof ConfigError || err instanceof StartupError) {
       process.stderr.write(`eatr: ${err.message}\n`);

@@ -27,6 +27,7 @@ export function helpText(): string {
   const options = describeOptions();
   return [
     "Usage: eatr [flags]",
+    "       eatr status [flags]   (report which namespaces have current pull secrets; eatr status --help)",
     "",
     "eatr keeps AWS ECR image pull secrets fresh in every namespace that asks for them.",
     "",
