@@ -16,7 +16,7 @@ import type {
   PullSecretFacts,
   WarningEventFacts,
 } from "./snapshot.ts";
-import { wantedRegistries } from "./wanted.ts";
+import { statusPolicy, wantedRegistries } from "./wanted.ts";
 
 /** The calls the reader makes (RestClient provides them). */
 export type ReadClient = Pick<RestClient, "get" | "listPages">;
@@ -27,6 +27,8 @@ export interface ReadOptions {
   readonly credentialsSecretPrefix: string;
   /** The config file's registries: their credential secrets are read even when no namespace asks. */
   readonly registries: readonly DeclaredRegistry[];
+  /** -restrict-to-declared-registries (as the controller runs): only declared hosts are served. */
+  readonly restrictToDeclaredRegistries?: boolean;
   /** The leader election Lease; null when leader election is off. */
   readonly lease: { readonly namespace: string; readonly name: string } | null;
   /** GETs in flight at once (default 16). */
@@ -96,9 +98,10 @@ export async function readCluster(options: ReadOptions): Promise<ClusterSnapshot
   const have = new Set(pullSecrets.map((s) => `${s.namespace}/${s.name}`));
   const missing: { namespace: string; name: string }[] = [];
   const hosts = new Set(options.registries.map((r) => r.host));
+  const policy = statusPolicy(options.registries, options.restrictToDeclaredRegistries);
   for (const ns of namespaceFacts) {
     if (ns.terminating) continue;
-    for (const { host } of wantedRegistries(ns)) {
+    for (const { host } of wantedRegistries(ns, policy)) {
       hosts.add(host);
       if (!have.has(`${ns.name}/${host}`)) missing.push({ namespace: ns.name, name: host });
     }

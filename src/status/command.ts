@@ -63,6 +63,7 @@ export async function runStatus(options: StatusCommandOptions): Promise<number> 
       hostNamespace: config.hostNamespace,
       credentialsSecretPrefix: config.awsCredentialsSecretPrefix,
       registries: config.registries,
+      restrictToDeclaredRegistries: config.restrictToDeclaredRegistries,
       lease: config.leaderElect ? lease : null,
     });
   } catch (err) {
@@ -77,6 +78,7 @@ export async function runStatus(options: StatusCommandOptions): Promise<number> 
       credentialsSecretPrefix: config.awsCredentialsSecretPrefix,
       tokenSafetyMarginMs: config.tokenSafetyMarginMs,
       registries: config.registries,
+      restrictToDeclaredRegistries: config.restrictToDeclaredRegistries,
       installation: installationId(lease.namespace, lease.name),
     },
     (options.now ?? Date.now)(),

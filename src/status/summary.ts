@@ -7,7 +7,7 @@ import type { DeclaredRegistry } from "../ecr/declared-registries.ts";
 import { credentialsOf, type CredentialsProblem, type RegistryCredentials } from "./registry-credentials.ts";
 import type { ClusterSnapshot, PullSecretFacts, WarningEventFacts } from "./snapshot.ts";
 import { shortDuration, timeText } from "./time-text.ts";
-import { wantedRegistries } from "./wanted.ts";
+import { statusPolicy, wantedRegistries } from "./wanted.ts";
 
 /** The controller settings the report depends on (the same options as the controller's). */
 export interface StatusSettings {
@@ -16,6 +16,8 @@ export interface StatusSettings {
   readonly tokenSafetyMarginMs: number;
   /** The config file's `registries` list. */
   readonly registries: readonly DeclaredRegistry[];
+  /** -restrict-to-declared-registries: labels for undeclared hosts are not served (nor reported). */
+  readonly restrictToDeclaredRegistries?: boolean;
   /** This installation's id (installationId(): its Lease `<namespace>/<name>`). */
   readonly installation: string;
 }
@@ -103,9 +105,10 @@ export function summarize(snapshot: ClusterSnapshot, settings: StatusSettings, n
   const declared = new Map(settings.registries.map((r) => [r.host, r]));
   const secrets = new Map(snapshot.pullSecrets.map((s) => [`${s.namespace}/${s.name}`, s]));
   const asking = new Map<string, string[]>();
+  const policy = statusPolicy(settings.registries, settings.restrictToDeclaredRegistries);
   for (const ns of [...snapshot.namespaces].sort((a, b) => compare(a.name, b.name))) {
     if (ns.terminating) continue;
-    for (const host of new Set(wantedRegistries(ns).map((r) => r.host))) {
+    for (const host of new Set(wantedRegistries(ns, policy).map((r) => r.host))) {
       const list = asking.get(host) ?? [];
       list.push(ns.name);
       asking.set(host, list);

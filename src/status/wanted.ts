@@ -1,12 +1,27 @@
-import { requestedRegistries } from "../domain/registry-labels.ts";
+import { RegistryPolicy } from "../domain/registry-policy.ts";
+import type { DeclaredRegistry } from "../ecr/declared-registries.ts";
 import type { RegistryHost } from "../ecr/registry-host.ts";
 import type { NamespaceFacts } from "./snapshot.ts";
 
 /**
- * The registries a namespace wants a pull secret for, as the controller decides it. The one place status
- * asks: today the namespace's registry labels (requestedRegistries); a registry policy that selects
- * namespaces is wired in here.
+ * The registry policy status judges by: the controller's (src/domain/registry-policy.ts), from the same
+ * declared registries and -restrict-to-declared-registries, so status and the controller never disagree on
+ * what a namespace wants.
  */
-export function wantedRegistries(ns: NamespaceFacts): RegistryHost[] {
-  return requestedRegistries({ metadata: { name: ns.name, labels: { ...ns.labels } } });
+export function statusPolicy(
+  registries: readonly DeclaredRegistry[],
+  restrictToDeclared = false,
+): Pick<RegistryPolicy, "wanted"> {
+  return new RegistryPolicy({ registries, restrictToDeclared });
+}
+
+/**
+ * The registries a namespace wants a pull secret for, as the controller decides it: its registry labels,
+ * and the declared registries' namespaceSelector / excludeNamespaces. The one place status asks.
+ */
+export function wantedRegistries(
+  ns: NamespaceFacts,
+  policy: Pick<RegistryPolicy, "wanted">,
+): readonly RegistryHost[] {
+  return policy.wanted({ metadata: { name: ns.name, labels: { ...ns.labels } } });
 }

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { parseLabelSelector } from "../../../src/domain/label-selector.ts";
 import { summarize, type Problem } from "../../../src/status/summary.ts";
 import { A, B, credential, event, HOST_NS, HOUR, NOW, ns, pull, SETTINGS, snapshot } from "./fixtures.ts";
 
@@ -55,6 +56,32 @@ void describe("summarize: namespaces", () => {
       NOW,
     );
     assert.deepEqual(report.registries, []);
+  });
+
+  void it("judges by the controller's registry policy: a selector serves, a label opts out, restricted mode drops undeclared", () => {
+    const report = summarize(
+      snapshot({
+        namespaces: [
+          { name: "team-x", labels: { team: "x" }, terminating: false },
+          { name: "team-y", labels: { team: "x", [A]: "false" }, terminating: false },
+          ns("team-z", [B]),
+        ],
+        pullSecrets: [pull("team-x", A, NOW + 11 * HOUR)],
+        credentialSecrets: new Map([credential(A), credential(B)]),
+      }),
+      {
+        ...SETTINGS,
+        registries: [{ host: A, source: "keys", namespaceSelector: parseLabelSelector("team=x") }],
+        restrictToDeclaredRegistries: true,
+      },
+      NOW,
+    );
+    assert.deepEqual(
+      report.registries.map((r) => [r.registry, r.asking, r.served]),
+      [[A, ["team-x"], ["team-x"]]],
+      "team-x by the selector; team-y opted out by its label; B is not declared",
+    );
+    assert.equal(report.exitCode, 0);
   });
 
   const cases: {
