@@ -200,7 +200,7 @@ export class TokenCache {
     });
     this.entries.set(registryHost, entry);
     this.schedule(registryHost, entry, refreshAtMs - now);
-    if (entry.token !== undefined) this.o.observer?.primed?.(registryHost, entry.token);
+    if (entry.token !== undefined) this.o.observer.primed?.(registryHost, entry.token);
     return true;
   }
 
