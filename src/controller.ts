@@ -9,6 +9,7 @@ import type { TokenProvider } from "./ecr/token-provider.ts";
 import type { DeclaredRegistry } from "./ecr/declared-registries.ts";
 import { TokenReporter } from "./ecr/token-reporter.ts";
 import { informersReadiness } from "./informers/informer.ts";
+import { EATR_FIELD_MANAGER_PREFIX } from "./informers/pull-secrets.ts";
 import { createSources, type Sources } from "./informers/sources.ts";
 import { EventRecorder } from "./kube/event-recorder.ts";
 import { OwnWrites } from "./kube/own-writes.ts";
@@ -132,6 +133,10 @@ export class Controller {
       logger,
       serviceAccounts: options.serviceAccounts !== undefined,
       observer: metrics.informerObserver(),
+      // Restricted: one watch per declared host, by name (README "Least privilege").
+      ...(options.restrictToDeclaredRegistries === true
+        ? { restrictTo: (options.registries ?? []).map((r) => r.host) }
+        : {}),
     }));
     metrics.observeInformers(() =>
       sources.all().map((i) => ({ name: i.name, synced: i.hasSynced(), healthy: i.isHealthy() })),
@@ -188,7 +193,8 @@ export class Controller {
         rest,
         limiter,
         // The API server records who wrote what: with several replicas, writes are traceable to one leader.
-        fieldManager: `${CONTROLLER_NAME}/${this.identity}`,
+        // The cache trusts data whose managedFields name only such managers (src/informers/pull-secrets.ts).
+        fieldManager: `${EATR_FIELD_MANAGER_PREFIX}${this.identity}`,
         signal: this.writes.signal,
         ownWrites,
         observe: (operation, result) => {
