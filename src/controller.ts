@@ -32,6 +32,7 @@ import {
   ServiceAccountReconciler,
 } from "./reconcilers/service-accounts.ts";
 import { NO_SERVICE_ACCOUNTS, parseSelection } from "./domain/service-accounts.ts";
+import { isManaged } from "./domain/pull-secret.ts";
 import { ServiceAccountWriter } from "./kube/service-account-writer.ts";
 
 export const CONTROLLER_NAME = "eatr";
@@ -242,7 +243,8 @@ export class Controller {
         namespace: (name) => this.sources.namespaces.get(name),
         serviceAccounts: (ns) => informer.list(ns),
         pullSecretExists: (ns, host) =>
-          fresh.exists(ns, host, this.sources.managedSecrets.get(host, ns) !== undefined),
+          // isManaged: in restricted mode the cache also shows someone else's secret of that name.
+          fresh.exists(ns, host, isManaged(this.sources.managedSecrets.get(host, ns))),
       },
       api: new ServiceAccountWriter({
         rest,

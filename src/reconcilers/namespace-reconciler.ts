@@ -316,11 +316,13 @@ export class NamespaceReconciler {
   /**
    * After a restart, reuses the token a pull secret already carries rather than minting a new one and
    * rewriting every secret: reads that one secret (the cache holds no data) once per registry and
-   * credentials version, when its annotations say it was minted with the current credentials.
+   * credentials version, when its annotations say it was minted with the current credentials and its
+   * managedFields that only eatr set its data.
    */
   private async primeToken(cached: CachedPullSecret, version: string): Promise<void> {
     const host = cached.metadata?.name ?? "";
-    if (!isManaged(cached) || cached.metadata?.annotations?.[ANNOTATIONS.credentialsVersion] !== version)
+    // Only from a secret whose data no one but eatr set (a hand-edited token is never reused).
+    if (!cached.contentsByEatr || cached.metadata?.annotations?.[ANNOTATIONS.credentialsVersion] !== version)
       return;
     const inFlight = this.priming.get(host);
     if (inFlight !== undefined) return inFlight;
