@@ -15,7 +15,8 @@ export const EATR_FIELD_MANAGER_PREFIX = "eatr/";
 export interface CachedPullSecret extends V1Secret {
   /**
    * True when the secret's managedFields show that an eatr field manager set its `.dockerconfigjson` and
-   * no other manager set any of its data, type or immutable: its contents are then what eatr wrote
+   * no other manager set any of its data or immutable (its type is immutable and necessarily the one eatr
+   * writes, see contentsSetOnlyByEatr): its contents are then what eatr wrote
    * together with its eatr/* annotations (every eatr write sets both at once). False otherwise (edited by
    * hand, someone else's secret, managedFields reset): the reconciler reads the secret before deciding.
    */
@@ -39,8 +40,12 @@ export function contentsSetOnlyByEatr(entries: readonly V1ManagedFieldsEntry[] |
       if (isRecord(data) && `f:${DOCKER_CONFIG_KEY}` in data) eatrSetData = true;
       continue;
     }
-    if (isRecord(data) && Object.keys(data).length > 0) return false;
-    if ("f:type" in fields || "f:immutable" in fields || "f:stringData" in fields) return false;
+    // "." is the map's own entry, no value. f:type is not checked: a Secret's type is immutable, and eatr
+    // can only have written `.dockerconfigjson` into a kubernetes.io/dockerconfigjson secret (its update
+    // sends that type), so whoever created it set the type eatr wants (an adopted Go eatr secret's creator
+    // keeps owning it).
+    if (isRecord(data) && Object.keys(data).some((k) => k !== ".")) return false;
+    if ("f:immutable" in fields || "f:stringData" in fields) return false;
   }
   return eatrSetData;
 }

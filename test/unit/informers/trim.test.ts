@@ -140,6 +140,14 @@ describe("contentsSetOnlyByEatr", () => {
       [entry("eatr/a", { "f:data": { "f:.dockerconfigjson": {} } }), entry("x", { "f:immutable": {} })],
       false,
     ],
+    [
+      "an adopted secret: its creator still owns the type and the data map's own entry",
+      [
+        entry("admin", { "f:data": { ".": {} }, "f:type": {} }),
+        entry("eatr/a", { "f:data": { "f:.dockerconfigjson": {} }, "f:metadata": {} }),
+      ],
+      true,
+    ],
     ["managedFields reset", [], false],
     ["no managedFields", undefined, false],
     [
