@@ -57,6 +57,8 @@ const repoRoot = resolve(fileURLToPath(new URL("..", import.meta.url)));
 let MAIN_JS = join(repoRoot, "dist", "main.js");
 /** The memory cgroup limit every controller runs under (undefined: none). */
 let MEMORY_LIMIT: MemoryLimit | undefined;
+/** --restricted: controllers run with -restrict-to-declared-registries (the registries in a config file). */
+let RESTRICTED = false;
 const ORDER = ["cold", "ceiling", "warm", "churn", "latency", "failover", "renewal"] as const;
 type Scenario = (typeof ORDER)[number];
 const NEEDS: Partial<Record<Scenario, Scenario[]>> = {
@@ -91,6 +93,9 @@ const USAGE = `usage: npm run bench -- [options]
   --setup-concurrency C   concurrency of the bench's own setup requests (default 16)
   --service-accounts K    ServiceAccounts per namespace (default 0); above 0, cold runs eatr with
                           -service-accounts '*' and also waits for every one of them to be patched
+  --restricted            run every controller with -restrict-to-declared-registries and a config file
+                          declaring the bench's registries: one watch per registry by name (README:
+                          Least privilege) instead of the label-selected one
   --profile               run controllers with --cpu-prof and take a heap snapshot at the end of cold
                           (written under bench/results/profiles/<run>/)
   --memory-limit Q|none   run each controller in a memory cgroup with this limit, as in a pod (default: the
@@ -153,6 +158,7 @@ interface Options {
   svgCompare: string | undefined;
   params: Params;
   resultsDir: string;
+  restricted: boolean;
 }
 
 function parseOptions(): Options | undefined {
@@ -170,6 +176,7 @@ function parseOptions(): Options | undefined {
       "setup-concurrency": { type: "string", default: "16" },
       "service-accounts": { type: "string", default: "0" },
       profile: { type: "boolean", default: false },
+      restricted: { type: "boolean", default: false },
       "node-arg": { type: "string", multiple: true, default: [] },
       "memory-limit": { type: "string", default: CHART_MEMORY_LIMIT },
       "ceiling-client": { type: "string", default: "https" },
@@ -232,6 +239,7 @@ function parseOptions(): Options | undefined {
     memoryLimit: values["memory-limit"] === "none" ? undefined : values["memory-limit"],
     sizes: (values.sizes ?? "1000,5000,10000").split(",").map((x) => positiveInt("sizes", x.trim())),
     resultsDir,
+    restricted: values.restricted,
     params: {
       namespaces: positiveInt("namespaces", values.namespaces),
       registries: positiveInt("registries", values.registries),
@@ -260,6 +268,7 @@ function envOptions(logsDir: string, registries: number, stsDurationSeconds?: nu
     logsDir,
     log,
     memoryLimit: MEMORY_LIMIT,
+    restricted: RESTRICTED,
     ...(stsDurationSeconds === undefined ? {} : { sts: { durationSeconds: stsDurationSeconds } }),
   };
 }
@@ -432,6 +441,7 @@ async function main(): Promise<number> {
   }
   if (o.svgFrom !== undefined) return svgFrom(o.svgFrom, o.svgCompare);
   if (o.main !== undefined) MAIN_JS = o.main;
+  RESTRICTED = o.restricted;
   if (!existsSync(MAIN_JS)) {
     process.stderr.write(`bench: ${MAIN_JS} is missing: run npm run build first\n`);
     return 2;

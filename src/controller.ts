@@ -9,6 +9,7 @@ import type { TokenProvider } from "./ecr/token-provider.ts";
 import type { DeclaredRegistry } from "./ecr/declared-registries.ts";
 import { TokenReporter } from "./ecr/token-reporter.ts";
 import { informersReadiness } from "./informers/informer.ts";
+import { EATR_FIELD_MANAGER_PREFIX } from "./informers/pull-secrets.ts";
 import { createSources, type Sources } from "./informers/sources.ts";
 import { EventRecorder } from "./kube/event-recorder.ts";
 import { OwnWrites } from "./kube/own-writes.ts";
@@ -32,6 +33,7 @@ import {
 } from "./reconcilers/service-accounts.ts";
 import { NO_SERVICE_ACCOUNTS, parseSelection } from "./domain/service-accounts.ts";
 import { RegistryPolicy } from "./domain/registry-policy.ts";
+import { isManaged } from "./domain/pull-secret.ts";
 import { ServiceAccountWriter } from "./kube/service-account-writer.ts";
 
 export const CONTROLLER_NAME = "eatr";
@@ -140,6 +142,10 @@ export class Controller {
       serviceAccounts: options.serviceAccounts !== undefined,
       observer: metrics.informerObserver(),
       registryPolicy,
+      // Restricted: one watch per declared host, by name (README "Least privilege").
+      ...(options.restrictToDeclaredRegistries === true
+        ? { restrictTo: (options.registries ?? []).map((r) => r.host) }
+        : {}),
     }));
     metrics.observeInformers(() =>
       sources.all().map((i) => ({ name: i.name, synced: i.hasSynced(), healthy: i.isHealthy() })),
@@ -196,7 +202,8 @@ export class Controller {
         rest,
         limiter,
         // The API server records who wrote what: with several replicas, writes are traceable to one leader.
-        fieldManager: `${CONTROLLER_NAME}/${this.identity}`,
+        // The cache trusts data whose managedFields name only such managers (src/informers/pull-secrets.ts).
+        fieldManager: `${EATR_FIELD_MANAGER_PREFIX}${this.identity}`,
         signal: this.writes.signal,
         ownWrites,
         observe: (operation, result) => {
@@ -245,7 +252,8 @@ export class Controller {
         namespace: (name) => this.sources.namespaces.get(name),
         serviceAccounts: (ns) => informer.list(ns),
         pullSecretExists: (ns, host) =>
-          fresh.exists(ns, host, this.sources.managedSecrets.get(host, ns) !== undefined),
+          // isManaged: in restricted mode the cache also shows someone else's secret of that name.
+          fresh.exists(ns, host, isManaged(this.sources.managedSecrets.get(host, ns))),
       },
       api: new ServiceAccountWriter({
         rest,

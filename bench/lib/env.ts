@@ -3,7 +3,7 @@
  * registries, the host namespace with their credential secrets, and helpers to create namespaces, start
  * controllers and take before/after snapshots of what a scenario costs.
  */
-import { mkdirSync, readFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ensureBinaries, startControlPlane, type ControlPlane } from "../../test/env/control-plane.ts";
 import { startEcrServer, type EcrServer } from "../../test/env/ecr-server.ts";
@@ -95,6 +95,11 @@ export interface EnvOptions {
    * static keys; controllers get -sts-endpoint.
    */
   sts?: { durationSeconds: number } | undefined;
+  /**
+   * Controllers run with -restrict-to-declared-registries and a config file (in logsDir) declaring every
+   * registry (source keys: the credential secrets still hold the keys).
+   */
+  restricted?: boolean;
 }
 
 /** The role each registry's credential secret assumes when the env runs with an STS endpoint. */
@@ -215,7 +220,13 @@ export class Env {
       kubeconfig: this.cp.kubeconfigPath,
       ecrEndpoint: this.ecr.endpoint,
       hostNamespace: HOST_NAMESPACE,
-      args: this.sts === undefined ? args : [...args, "-sts-endpoint", this.sts.endpoint],
+      args: [
+        ...args,
+        ...(this.sts === undefined ? [] : ["-sts-endpoint", this.sts.endpoint]),
+        ...(this.o.restricted === true
+          ? ["-config", this.restrictedConfig(), "-restrict-to-declared-registries"]
+          : []),
+      ],
       nodeArgs,
       memoryLimit: this.o.memoryLimit,
       logFile: join(this.o.logsDir, `${String(this.controllerCount).padStart(2, "0")}-${name}.log`),
@@ -223,6 +234,14 @@ export class Env {
     this.controllers.add(controller);
     void controller.exited.then(() => this.controllers.delete(controller));
     return controller;
+  }
+
+  /** The config file of --restricted controllers: every registry declared. Written once. */
+  private restrictedConfig(): string {
+    const file = join(this.o.logsDir, "restricted-config.json");
+    const registries = this.registries.map((r) => ({ host: r.host, source: "keys" }));
+    writeFileSync(file, JSON.stringify({ registries }));
+    return file;
   }
 
   /** Counters now; `pids` are extra processes (the controller) whose CPU counts as ours. */

@@ -74,6 +74,11 @@ export interface InformerOptions<T extends KubernetesObject> {
   readonly transform?: (obj: T) => T;
   /** The watch client: src/kube/rest.ts's RestClient (tests inject a fake). */
   readonly watch: WatchClient;
+  /**
+   * The watch's Accept header, e.g. METADATA_ONLY for PartialObjectMetadata events (the list function
+   * then asks for a PartialObjectMetadataList itself). Default: the client's (whole objects).
+   */
+  readonly watchAccept?: string;
 }
 
 /**
@@ -89,6 +94,7 @@ export interface WatchClient {
     queryParams: Record<string, string | number | boolean | undefined>,
     callback: (phase: string, apiObj: unknown, watchObj?: unknown) => void,
     done: (err: unknown) => void,
+    options?: { readonly accept?: string },
   ): Promise<AbortController>;
 }
 
@@ -324,6 +330,7 @@ export class Informer<T extends KubernetesObject> {
             this.apply(type, apiObj as T);
           },
           end,
+          this.o.watchAccept === undefined ? undefined : { accept: this.o.watchAccept },
         )
         .then((c) => {
           if (ended) return; // opening failed: done came first

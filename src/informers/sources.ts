@@ -1,6 +1,6 @@
 import type { V1Namespace, V1Secret, V1ServiceAccount } from "@kubernetes/client-node";
 import type { Clock } from "../clock.ts";
-import { registryHostOfCredentialSecret } from "../ecr/credentials.ts";
+import { credentialSecretName, registryHostOfCredentialSecret } from "../ecr/credentials.ts";
 import { credentialsVersion } from "../ecr/credentials-version.ts";
 import { parseRegistryHost } from "../ecr/registry-host.ts";
 import { MANAGED_SELECTOR } from "../domain/pull-secret.ts";
@@ -11,8 +11,10 @@ import {
   SERVICE_ACCOUNTS_ANNOTATION,
 } from "../domain/service-accounts.ts";
 import type { OwnWrites } from "../kube/own-writes.ts";
-import type { RestClient } from "../kube/rest.ts";
+import { METADATA_ONLY, METADATA_ONLY_LIST, type RestClient } from "../kube/rest.ts";
 import { Informer, type InformerLogger, type InformerObserver } from "./informer.ts";
+import { NamedInformers, type InformerControl, type Store } from "./informer-set.ts";
+import { trimPullSecret, type CachedPullSecret } from "./pull-secrets.ts";
 
 /** The index of namespaces by the registries they ask for. */
 export const BY_REGISTRY = "registry";
@@ -38,24 +40,41 @@ export interface SourcesOptions {
   readonly serviceAccounts?: boolean;
   /** Which registries a namespace gets (BY_REGISTRY) and which of its labels that reads; default: labels only. */
   readonly registryPolicy?: Pick<RegistryPolicy, "wanted" | "keepsLabel">;
+  /**
+   * -restrict-to-declared-registries: the declared registry hosts. Pull secrets are then watched with one
+   * cluster-wide watch per host (`fieldSelector=metadata.name=<host>`, which also shows someone else's
+   * secret of that name: a conflict) and credential secrets with one watch per host in the host namespace
+   * (`metadata.name=<prefix>-<host>`), so eatr never lists or reads a secret of any other name (RBAC
+   * `resourceNames` can then name them all). Undefined: one label-selected watch of pull secrets in every
+   * namespace, and the whole host namespace.
+   */
+  readonly restrictTo?: readonly string[];
 }
 
 /**
- * The informers eatr runs: three, plus ServiceAccounts when that feature is on. There is never a
- * cluster-wide informer on all Secrets.
+ * The informers eatr runs: namespaces, credential secrets and pull secrets (one informer each, or one
+ * per declared registry in restricted mode), plus ServiceAccounts when that feature is on. There is never
+ * a cluster-wide informer on all Secrets, and pull secrets are cached as metadata only.
  */
 export interface Sources {
   readonly namespaces: Informer<V1Namespace>;
-  /** Secrets in the host namespace (credential secrets are picked from it by name). */
-  readonly credentials: Informer<V1Secret>;
-  /** Pull secrets carrying app.kubernetes.io/managed-by=eatr, in every namespace. */
-  readonly managedSecrets: Informer<V1Secret>;
+  /** Credential secrets in the host namespace: all of its secrets, or (restricted) those of declared hosts. */
+  readonly credentials: Store<V1Secret>;
+  /**
+   * Pull secrets, metadata only (trimPullSecret): those carrying app.kubernetes.io/managed-by=eatr in every
+   * namespace, or (restricted) every secret named after a declared host, ours or not.
+   */
+  readonly managedSecrets: Store<CachedPullSecret>;
   /** Every ServiceAccount, trimmed (trimServiceAccount); only with SourcesOptions.serviceAccounts. */
   readonly serviceAccounts: Informer<V1ServiceAccount> | undefined;
   /** The names of namespaces that ask for a registry. */
   namespacesUsing(registry: string): string[];
-  all(): Informer<V1Namespace | V1Secret | V1ServiceAccount>[];
+  all(): InformerControl[];
 }
+
+/** Informer names of the restricted mode's watches (one per declared host: the metric label stays small). */
+export const credentialsInformerName = (host: string): string => `credentials/${host}`;
+export const pullSecretsInformerName = (host: string): string => `pull-secrets/${host}`;
 
 /**
  * Shares equal strings between cached objects. Every pull secret of a registry carries the same data
@@ -185,30 +204,6 @@ function withoutManagedFields(secret: V1Secret): V1Secret {
 }
 
 /**
- * A managed pull secret without managedFields (often larger than the secret itself, and never read), its data,
- * labels and annotations interned. Everything else is kept: an update sends the metadata back.
- */
-export function trimSecret(secret: V1Secret, pool: InternPool): V1Secret {
-  const m = secret.metadata ?? {};
-  const name = pool.intern(m.name) ?? "";
-  const out: V1Secret = {
-    ...secret,
-    metadata: {
-      ...m,
-      managedFields: undefined,
-      // Never read, and an update keeps it whether sent or not.
-      creationTimestamp: undefined,
-      name,
-      labels: pool.sharedRecord(`${name}\u0000labels`, m.labels),
-      annotations: pool.sharedRecord(`${name}\u0000annotations`, m.annotations),
-    },
-    type: pool.intern(secret.type),
-    data: pool.sharedRecord(`${name}\u0000data`, secret.data),
-  };
-  return out;
-}
-
-/**
  * What reconciles read of a ServiceAccount: name, namespace, uid, resourceVersion, imagePullSecrets and
  * eatr's two annotations (the ignore mark and the record of what eatr added). Writes read the live object.
  */
@@ -324,56 +319,101 @@ export function createSources(o: SourcesOptions): Sources {
   const isOwnWrite = (s: V1Secret): boolean =>
     o.ownWrites?.isEcho(namespaceOf(s), nameOf(s), s.metadata?.resourceVersion) === true;
   const credentialsPath = `/api/v1/namespaces/${encodeURIComponent(o.hostNamespace)}/secrets`;
-  const credentials = new Informer<V1Secret>({
-    name: "credentials",
-    watch: o.rest,
-    path: credentialsPath,
-    list: listPages<V1Secret>(credentialsPath),
-    clock: o.clock,
-    // Credential secrets are few: not interned, so no copy of a rotated key outlives its secret.
-    transform: withoutManagedFields,
-    handlers: {
-      onAdd: (s) => {
-        const registry = credentialRegistry(s);
-        if (registry !== undefined) o.credentialsChanged(registry);
+  const credentialsInformer = (name: string, fieldSelector?: string): Informer<V1Secret> =>
+    new Informer<V1Secret>({
+      name,
+      watch: o.rest,
+      path: credentialsPath,
+      ...(fieldSelector === undefined ? {} : { fieldSelector }),
+      list: listPages<V1Secret>(credentialsPath),
+      clock: o.clock,
+      // Credential secrets are few: not interned, so no copy of a rotated key outlives its secret.
+      transform: withoutManagedFields,
+      handlers: {
+        onAdd: (s) => {
+          const registry = credentialRegistry(s);
+          if (registry !== undefined) o.credentialsChanged(registry);
+        },
+        onUpdate: (old, cur) => {
+          const registry = credentialRegistry(cur);
+          if (registry !== undefined && credentialsVersion(old) !== credentialsVersion(cur))
+            o.credentialsChanged(registry);
+        },
+        onDelete: (s) => {
+          const registry = credentialRegistry(s);
+          if (registry !== undefined) o.credentialsChanged(registry);
+        },
       },
-      onUpdate: (old, cur) => {
-        const registry = credentialRegistry(cur);
-        if (registry !== undefined && credentialsVersion(old) !== credentialsVersion(cur))
-          o.credentialsChanged(registry);
-      },
-      onDelete: (s) => {
-        const registry = credentialRegistry(s);
-        if (registry !== undefined) o.credentialsChanged(registry);
-      },
-    },
-    ...(o.observer ? { observer: o.observer } : {}),
-    ...(o.logger ? { logger: o.logger } : {}),
-  });
+      ...(o.observer ? { observer: o.observer } : {}),
+      ...(o.logger ? { logger: o.logger } : {}),
+    });
 
-  const managedSecrets = new Informer<V1Secret>({
-    name: "managed-secrets",
-    watch: o.rest,
-    path: "/api/v1/secrets",
-    labelSelector: MANAGED_SELECTOR,
-    list: listPages<V1Secret>("/api/v1/secrets"),
-    clock: o.clock,
-    transform: (secret) => trimSecret(secret, pool),
-    handlers: {
-      onAdd: (s) => {
-        if (!isOwnWrite(s)) o.enqueue(namespaceOf(s));
+  // Metadata only (PartialObjectMetadata): the cache never holds a token. The reconciler reads a secret's
+  // data only when its managedFields say someone else set it (CachedPullSecret.contentsByEatr).
+  const pullSecretsInformer = (
+    name: string,
+    selector: { labelSelector: string } | { fieldSelector: string },
+  ) =>
+    new Informer<CachedPullSecret>({
+      name,
+      watch: o.rest,
+      path: "/api/v1/secrets",
+      ...selector,
+      watchAccept: METADATA_ONLY,
+      list: (sel) =>
+        o.rest.listPages<CachedPullSecret>("/api/v1/secrets", {
+          query: sel,
+          accept: METADATA_ONLY_LIST,
+          timeoutMs: o.listTimeoutMs ?? 60_000,
+        }),
+      clock: o.clock,
+      transform: (secret) => trimPullSecret(secret, pool, (ns) => namespaces.get(ns)?.metadata?.name),
+      handlers: {
+        onAdd: (s) => {
+          if (!isOwnWrite(s)) o.enqueue(namespaceOf(s));
+        },
+        onUpdate: (_old, cur) => {
+          if (!isOwnWrite(cur)) o.enqueue(namespaceOf(cur));
+        },
+        onDelete: (s) => {
+          isOwnWrite(s); // forgets any write of ours to it: a deletion always queues its namespace
+          o.enqueue(namespaceOf(s));
+        },
       },
-      onUpdate: (_old, cur) => {
-        if (!isOwnWrite(cur)) o.enqueue(namespaceOf(cur));
-      },
-      onDelete: (s) => {
-        isOwnWrite(s); // forgets any write of ours to it: a deletion always queues its namespace
-        o.enqueue(namespaceOf(s));
-      },
-    },
-    ...(o.observer ? { observer: o.observer } : {}),
-    ...(o.logger ? { logger: o.logger } : {}),
-  });
+      ...(o.observer ? { observer: o.observer } : {}),
+      ...(o.logger ? { logger: o.logger } : {}),
+    });
+
+  let credentials: Informer<V1Secret> | NamedInformers<V1Secret>;
+  let managedSecrets: Informer<CachedPullSecret> | NamedInformers<CachedPullSecret>;
+  let secretInformers: InformerControl[];
+  if (o.restrictTo === undefined) {
+    const c = credentialsInformer("credentials");
+    const m = pullSecretsInformer("managed-secrets", { labelSelector: MANAGED_SELECTOR });
+    credentials = c;
+    managedSecrets = m;
+    secretInformers = [c, m];
+  } else {
+    const hosts = [...new Set(o.restrictTo)];
+    const byCredentialName = new Map<string, Informer<V1Secret>>();
+    const byHost = new Map<string, Informer<CachedPullSecret>>();
+    for (const host of hosts) {
+      const credName = credentialSecretName(o.credentialsSecretPrefix, host);
+      byCredentialName.set(
+        credName,
+        credentialsInformer(credentialsInformerName(host), `metadata.name=${credName}`),
+      );
+      byHost.set(
+        host,
+        pullSecretsInformer(pullSecretsInformerName(host), { fieldSelector: `metadata.name=${host}` }),
+      );
+    }
+    const c = new NamedInformers(byCredentialName);
+    const m = new NamedInformers(byHost);
+    credentials = c;
+    managedSecrets = m;
+    secretInformers = [...c.informers(), ...m.informers()];
+  }
 
   const serviceAccountPool = new InternPool();
   const serviceAccounts = o.serviceAccounts
@@ -400,7 +440,7 @@ export function createSources(o: SourcesOptions): Sources {
       })
     : undefined;
 
-  const informers = [namespaces, credentials, managedSecrets, ...(serviceAccounts ? [serviceAccounts] : [])];
+  const informers = [namespaces, ...secretInformers, ...(serviceAccounts ? [serviceAccounts] : [])];
   return {
     namespaces,
     credentials,

@@ -36,6 +36,14 @@ export interface RequestOptions {
  */
 export const METADATA_ONLY = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json";
 
+/**
+ * Accept header of a metadata-only list (a PartialObjectMetadataList: each item's metadata, managedFields
+ * included), falling back to the whole list. A watch asks with METADATA_ONLY: each event's object is then
+ * a PartialObjectMetadata.
+ */
+export const METADATA_ONLY_LIST =
+  "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json";
+
 /** One page of a list: its items and the list's metadata. */
 export interface ListPage<T> {
   readonly items: T[];
@@ -113,13 +121,15 @@ export class RestClient {
    * Watches a collection (client-node's Watch.watch contract, which the informers use): each event goes to
    * callback; done is called once, with undefined/null after a clean end (the server's timeoutSeconds),
    * a TimeoutError after WATCH_IDLE_MS without data, or the error (a KubeApiError for an HTTP status).
-   * Lines are split and parsed straight from the response stream.
+   * Lines are split and parsed straight from the response stream. options.accept sets the Accept header
+   * (METADATA_ONLY: events carry PartialObjectMetadata objects).
    */
   async watch(
     path: string,
     queryParams: Record<string, string | number | boolean | undefined>,
     callback: (type: string, object: unknown, event: unknown) => void,
     done: (err: unknown) => void,
+    options: { readonly accept?: string } = {},
   ): Promise<AbortController> {
     const controller = new AbortController();
     let timer: NodeJS.Timeout | undefined;
@@ -148,6 +158,7 @@ export class RestClient {
       // bodyTimeout 0: the idle timer above watches the stream.
       const { body } = await this.send("GET", path, { ...queryParams, watch: true }, controller.signal, {
         bodyTimeout: 0,
+        ...(options.accept === undefined ? {} : { headers: { Accept: options.accept } }),
       });
       arm();
       // Lines are found in the raw bytes and decoded one at a time: no decoded copy of every chunk, and a

@@ -2,6 +2,7 @@ import type { V1Namespace, V1ObjectReference, V1Secret } from "@kubernetes/clien
 import {
   ANNOTATIONS,
   buildPullSecret,
+  isManaged,
   recordedToken,
   writtenBy,
   type RecordedToken,
@@ -22,6 +23,7 @@ import {
   type DeclaredRegistry,
 } from "../ecr/declared-registries.ts";
 import type { RegistryHost } from "../ecr/registry-host.ts";
+import type { CachedPullSecret } from "../informers/pull-secrets.ts";
 import { TokenPendingError, type CachedToken } from "../ecr/token-cache.ts";
 import { describeApiError, isNamespaceTerminating, statusBody, statusOf } from "../kube/api.ts";
 import type { EventType } from "../kube/event-recorder.ts";
@@ -30,18 +32,25 @@ import type { ReconcileResult } from "../queue/worker-pool.ts";
 import type { Contests } from "./contests.ts";
 import type { CredentialProblems } from "./credential-problems.ts";
 import type { Notices } from "./notices.ts";
-import { decide, type ConflictReason, type Verdict } from "./verdict.ts";
+import { KnownContents } from "./known-contents.ts";
+import { decide, type ConflictReason, type Contents, type Verdict } from "./verdict.ts";
 
 /** Read-only views of the informer caches the reconciler needs. */
 export interface Caches {
   namespace(name: string): V1Namespace | undefined;
   /** A credential secret in the host namespace. */
   credentialSecret(name: string): V1Secret | undefined;
-  /** Managed pull secrets in a namespace. */
-  managedSecrets(namespace: string): V1Secret[];
-  /** One managed pull secret, by namespace and name. */
-  managedSecret(namespace: string, name: string): V1Secret | undefined;
+  /**
+   * Pull secrets in a namespace, metadata only: the managed ones (label selected), or in restricted mode
+   * every secret named after a declared host, someone else's included.
+   */
+  managedSecrets(namespace: string): CachedPullSecret[];
+  /** One of them, by namespace and name. */
+  managedSecret(namespace: string, name: string): CachedPullSecret | undefined;
 }
+
+/** The Contents of a secret whose managedFields show only eatr set them: what eatr wrote with its annotations. */
+const WRITTEN_BY_EATR: Contents = { asDesired: true, seedShaped: true, immutable: false };
 
 /** The token cache as the reconciler uses it. */
 export interface Tokens {
@@ -92,6 +101,8 @@ export interface NamespaceReconcilerOptions {
   readonly notices: Pick<Notices, "due" | "clear">;
   readonly logger: ReconcileLogger;
   readonly observer?: ReconcileObserver;
+  /** What was read of secrets that someone else had a hand in; default: a fresh one. */
+  readonly knownContents?: KnownContents;
 }
 
 /** A namespace's registries that could not be served this time; the queue retries with backoff. */
@@ -114,9 +125,15 @@ export class NamespaceReconciler {
   private readonly foreign = new Set<string>();
   /** Near-miss labels already told about (once per process). */
   private readonly told = new Set<string>();
+  private readonly known: KnownContents;
+  /** Token priming reads in flight, by registry (concurrent reconciles of a registry wait for the one). */
+  private readonly priming = new Map<string, Promise<void>>();
+  /** Registry and credentials version pairs a token was primed from a pull secret for (tried once). */
+  private readonly primed = new Set<string>();
 
   constructor(options: NamespaceReconcilerOptions) {
     this.o = options;
+    this.known = options.knownContents ?? new KnownContents();
   }
 
   async reconcile(namespace: string): Promise<ReconcileResult | undefined> {
@@ -144,15 +161,17 @@ export class NamespaceReconciler {
       return true;
     };
 
-    for (const secret of this.o.caches.managedSecrets(namespace)) {
-      if (wanted.has(secret.metadata?.name ?? "")) continue;
-      const registry = secret.metadata?.annotations?.[ANNOTATIONS.registry] ?? secret.metadata?.name ?? "";
-      if (!policy.manages(secret.metadata?.name ?? "") || !policy.manages(registry)) {
+    for (const cached of this.o.caches.managedSecrets(namespace)) {
+      // Someone else's secret named after a registry (seen in restricted mode) is never deleted: not read.
+      if (!isManaged(cached) || wanted.has(cached.metadata?.name ?? "")) continue;
+      const registry = cached.metadata?.annotations?.[ANNOTATIONS.registry] ?? cached.metadata?.name ?? "";
+      if (!policy.manages(cached.metadata?.name ?? "") || !policy.manages(registry)) {
         // Restricted mode: a secret of an undeclared registry is left as it is, never deleted.
         this.o.logger.debug({ namespace, registry }, "pull secret of an undeclared registry left alone");
         continue;
       }
-      if (!later(await this.apply(ns, registry, decide(undefined, secret)))) return undefined;
+      const { actual, contents } = await this.beforeDelete(namespace, cached);
+      if (!later(await this.apply(ns, registry, decide(undefined, actual, contents)))) return undefined;
     }
 
     for (const registry of wanted.values()) {
@@ -217,11 +236,8 @@ export class NamespaceReconciler {
     }
     this.o.credentialProblems.resolved(registry.host);
     const cached = this.o.caches.managedSecret(namespace, registry.host);
-    if (cached && this.o.tokens.peek(registry.host) === undefined) {
-      // After a restart, reuse the token already written rather than minting a new one and rewriting all.
-      const recorded = recordedToken(cached, registry.host);
-      if (recorded?.credentialsVersion === version) this.o.tokens.prime(registry.host, recorded, version);
-    }
+    if (cached && this.o.tokens.peek(registry.host) === undefined) await this.primeToken(cached, version);
+    await this.priming.get(registry.host);
     let token: CachedToken;
     try {
       token = await this.o.tokens.get(registry, credentials, version);
@@ -242,10 +258,13 @@ export class NamespaceReconciler {
       installation: this.o.installation,
     });
     const key = `${namespace}/${registry.host}`;
-    let actual = cached;
-    if (!actual && this.foreign.has(key)) actual = await this.o.writer.read(namespace, registry.host);
-    if (cached) this.foreign.delete(key);
-    const verdict = decide(desired, actual);
+    let actual: V1Secret | undefined;
+    let contents: Contents | undefined;
+    if (cached) {
+      this.foreign.delete(key);
+      ({ actual, contents } = await this.contentsOf(cached, desired));
+    } else if (this.foreign.has(key)) actual = await this.read(namespace, registry.host);
+    const verdict = decide(desired, actual, contents);
     const other = actual === undefined ? undefined : writtenBy(actual);
     const contested = verdict.kind === "update" && other !== undefined && other !== this.o.installation;
     if (contested) {
@@ -259,6 +278,89 @@ export class NamespaceReconciler {
     const step = await this.apply(ns, registry.host, verdict, desired, actual);
     if (verdict.kind === "update" || verdict.kind === "create") this.o.contests.wrote(key, contested);
     return step;
+  }
+
+  /**
+   * The actual secret and what is known of its contents, for a cached pull secret (metadata only). Its
+   * contents are known without a read when its managedFields show only eatr set them (then they are what
+   * eatr wrote with its annotations: decide() compares those), or when it was read at this very
+   * resourceVersion (KnownContents). Otherwise it is read whole (GET) and decided on as read: a hand edit
+   * of the data, someone else's secret, an immutable one. Someone else's secret is always read before any
+   * write (its cached metadata is trimmed).
+   */
+  private async contentsOf(
+    cached: CachedPullSecret,
+    desired: V1Secret,
+  ): Promise<{ actual: V1Secret | undefined; contents: Contents | undefined }> {
+    const managed = isManaged(cached);
+    if (managed && cached.contentsByEatr) return { actual: cached, contents: WRITTEN_BY_EATR };
+    const namespace = cached.metadata?.namespace ?? "";
+    const name = cached.metadata?.name ?? "";
+    const known = this.known.at(namespace, name, cached.metadata?.resourceVersion, desired);
+    if (known !== undefined && (managed || !known.seedShaped)) return { actual: cached, contents: known };
+    return { actual: await this.read(namespace, name), contents: undefined };
+  }
+
+  /**
+   * The secret to decide a deletion on: deleting needs the data's proof (isOwnedPullSecret), so it is read
+   * (GET) first, unless a read at this resourceVersion already showed it unprovable.
+   */
+  private async beforeDelete(
+    namespace: string,
+    cached: CachedPullSecret,
+  ): Promise<{ actual: V1Secret | undefined; contents: Contents | undefined }> {
+    const name = cached.metadata?.name ?? "";
+    const known = this.known.at(namespace, name, cached.metadata?.resourceVersion, undefined);
+    if (known !== undefined && !known.seedShaped) return { actual: cached, contents: known };
+    return { actual: await this.read(namespace, name), contents: undefined };
+  }
+
+  /** Reads one secret whole (GET) and remembers what it holds; undefined when it does not exist. */
+  private async read(namespace: string, name: string): Promise<V1Secret | undefined> {
+    let secret: V1Secret | undefined;
+    try {
+      secret = await this.o.writer.read(namespace, name);
+    } catch (err) {
+      throw new Error(`read secret ${namespace}/${name} failed: ${describeApiError(err)}`, { cause: err });
+    }
+    if (secret) this.known.remember(secret);
+    return secret;
+  }
+
+  /**
+   * After a restart, reuses the token a pull secret already carries rather than minting a new one and
+   * rewriting every secret: reads that one secret (the cache holds no data) once per registry and
+   * credentials version, when its annotations say it was minted with the current credentials and its
+   * managedFields that only eatr set its data.
+   */
+  private async primeToken(cached: CachedPullSecret, version: string): Promise<void> {
+    const host = cached.metadata?.name ?? "";
+    // Only from a secret whose data no one but eatr set (a hand-edited token is never reused).
+    if (!cached.contentsByEatr || cached.metadata?.annotations?.[ANNOTATIONS.credentialsVersion] !== version)
+      return;
+    const inFlight = this.priming.get(host);
+    if (inFlight !== undefined) return inFlight;
+    const id = `${host}\u0000${version}`;
+    if (this.primed.has(id)) return;
+    if (this.primed.size >= 1_000) this.primed.clear();
+    this.primed.add(id);
+    const priming = (async () => {
+      try {
+        const secret = await this.read(cached.metadata?.namespace ?? "", host);
+        const recorded = secret && recordedToken(secret, host);
+        if (recorded?.credentialsVersion === version) this.o.tokens.prime(host, recorded, version);
+      } catch (err) {
+        // Not fatal: the registry gets a new token instead.
+        this.o.logger.debug(
+          { registry: host, err: describeApiError(err) },
+          "could not read a pull secret's token",
+        );
+      } finally {
+        this.priming.delete(host);
+      }
+    })();
+    this.priming.set(host, priming);
+    return priming;
   }
 
   /** Carries out a verdict. */
@@ -282,7 +384,7 @@ export class NamespaceReconciler {
           } catch (err) {
             if (statusOf(err) !== 409 || desired === undefined) throw err;
             // A secret of that name exists but is not in our cache: ours but not yet seen, or someone else's.
-            const existing = await this.o.writer.read(namespace, registry);
+            const existing = await this.read(namespace, registry);
             return await this.apply(ns, registry, decide(desired, existing), desired, existing);
           }
           this.o.observer?.written?.(namespace, registry, "create");

@@ -1,5 +1,6 @@
 import type { V1Secret } from "@kubernetes/client-node";
 import { ANNOTATIONS, isManaged, isOwnedPullSecret, isSeedSecret } from "../domain/pull-secret.ts";
+import { parseRegistryHost } from "../ecr/registry-host.ts";
 
 /**
  * Why a pull secret cannot be managed: `unmanaged`, a secret of that name without our label (someone
@@ -17,31 +18,73 @@ export type Verdict =
   | { readonly kind: "conflict"; readonly secret: V1Secret; readonly reason: ConflictReason };
 
 /**
- * Compares the desired pull secret (undefined: the namespace no longer asks for this registry) with the
- * actual one (undefined: none exists) and names the action. Pure: no I/O, no clock.
+ * What decide() needs of an existing secret's contents (type, data, immutable), which the metadata-only
+ * cache does not hold. Without it, decide() reads them from the actual secret (one read with a GET).
  */
-export function decide(desired: V1Secret | undefined, actual: V1Secret | undefined): Verdict {
+export interface Contents {
+  /** Its type and data equal the desired secret's. */
+  readonly asDesired: boolean;
+  /** Its type and data are exactly the original eatr's format for its name (isSeedSecret). */
+  readonly seedShaped: boolean;
+  readonly immutable: boolean;
+}
+
+/**
+ * Compares the desired pull secret (undefined: the namespace no longer asks for this registry) with the
+ * actual one (undefined: none exists) and names the action. `contents` summarises the actual secret's
+ * type, data and immutable when `actual` is metadata only; otherwise they are read from `actual`. Pure:
+ * no I/O, no clock.
+ */
+export function decide(
+  desired: V1Secret | undefined,
+  actual: V1Secret | undefined,
+  contents?: Contents,
+): Verdict {
   if (desired === undefined) {
     if (actual === undefined || !isManaged(actual)) return { kind: "unchanged" };
     // Deleting data needs positive proof that eatr wrote it; the label alone is not enough.
-    return isOwnedPullSecret(actual)
+    const owned =
+      contents === undefined ? isOwnedPullSecret(actual) : contents.seedShaped && namedByEatr(actual);
+    return owned
       ? { kind: "delete", secret: actual }
       : { kind: "conflict", secret: actual, reason: "unproven" };
   }
   if (actual === undefined) return { kind: "create", secret: desired };
   const managed = isManaged(actual);
-  if (!managed && !isSeedSecret(actual, desired.metadata?.name ?? ""))
+  if (!managed && !(contents?.seedShaped ?? isSeedSecret(actual, desired.metadata?.name ?? "")))
     return { kind: "conflict", secret: actual, reason: "unmanaged" };
-  if (managed && matches(desired, actual)) return { kind: "unchanged" };
+  const asDesired = contents?.asDesired ?? sameContents(desired, actual);
+  if (managed && asDesired && matches(desired, actual)) return { kind: "unchanged" };
   // The API server refuses every update of an immutable secret's data (HTTP 422): don't try.
-  if (actual.immutable === true) return { kind: "conflict", secret: actual, reason: "immutable" };
+  if (contents?.immutable ?? actual.immutable === true)
+    return { kind: "conflict", secret: actual, reason: "immutable" };
   return { kind: "update", secret: merge(desired, actual), adopt: !managed };
 }
 
-/** True when every field eatr sets already has the desired value (other labels/annotations are ignored). */
+/** The Contents of a whole secret (from a GET) against the desired one. */
+export function contentsOf(actual: V1Secret, desired: V1Secret | undefined): Contents {
+  return {
+    asDesired: desired !== undefined && sameContents(desired, actual),
+    seedShaped: isSeedSecret(actual, actual.metadata?.name ?? ""),
+    immutable: actual.immutable === true,
+  };
+}
+
+/** The metadata half of isOwnedPullSecret: named after an ECR host, and eatr/registry says that host. */
+function namedByEatr(actual: V1Secret): boolean {
+  const name = actual.metadata?.name ?? "";
+  return (
+    parseRegistryHost(name)?.host === name && actual.metadata?.annotations?.[ANNOTATIONS.registry] === name
+  );
+}
+
+/** True when type and data are the desired ones. */
+function sameContents(desired: V1Secret, actual: V1Secret): boolean {
+  return actual.type === desired.type && sameRecord(desired.data ?? {}, actual.data ?? {});
+}
+
+/** True when every label and annotation eatr sets has the desired value (others' are ignored). */
 function matches(desired: V1Secret, actual: V1Secret): boolean {
-  if (actual.type !== desired.type) return false;
-  if (!sameRecord(desired.data ?? {}, actual.data ?? {})) return false;
   return (
     subset(desired.metadata?.labels ?? {}, actual.metadata?.labels ?? {}) &&
     subset(desired.metadata?.annotations ?? {}, actual.metadata?.annotations ?? {}) &&

@@ -463,6 +463,23 @@ describe("helm chart: lint, render, server-side dry run, schema", () => {
         message:
           /serviceMonitor.scrapeTimeout \(1m\) must not be longer than serviceMonitor.interval \(30s\)/,
       },
+
+      { set: ["rbac.secretAccess=names"], message: /at '\/rbac\/secretAccess': value must be one of/ },
+      {
+        set: ["rbac.secretAccess=named"],
+        message: /rbac.secretAccess is named but registries is empty/,
+      },
+      {
+        set: [
+          "registries[0].host=123456789012.dkr.ecr.eu-west-1.amazonaws.com",
+          "registries[0].source=keys",
+          "credentials[0].registry=210987654321.dkr.ecr.eu-west-1.amazonaws.com",
+          "credentials[0].accessKeyId=AKIAEXAMPLEEXAMPLE01",
+          "credentials[0].secretAccessKey=x",
+        ],
+        message:
+          /credentials\[0\]: registry 210987654321.dkr.ecr.eu-west-1.amazonaws.com is not in registries/,
+      },
     ];
     const rows: string[] = [];
     for (const c of cases) {

@@ -106,11 +106,52 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 {{- $_ := set $seen $c.registry true }}
 {{- end }}
+{{- if eq (include "eatr.secretAccess" .) "named" }}
+{{- $declared := dict }}
+{{- range $v.registries }}{{ $_ := set $declared .host true }}{{ end }}
+{{- range $i, $c := $v.credentials }}
+{{- if not (hasKey $declared $c.registry) }}
+{{- fail (printf "credentials[%d]: registry %s is not in registries: with rbac.secretAccess named eatr reads only the credential secrets of declared registries. Add it to registries or remove this entry." $i $c.registry) }}
+{{- end }}
+{{- end }}
+{{- if eq (toString (get $v.configFile.settings "restrictToDeclaredRegistries")) "false" }}
+{{- fail "configFile.settings.restrictToDeclaredRegistries is false but rbac.secretAccess is named: eatr could then watch secrets the RBAC does not grant. Remove the setting (named turns it on) or set rbac.secretAccess to cluster." }}
+{{- end }}
+{{- end }}
 {{- if $v.serviceMonitor.enabled }}
 {{- if gt (include "eatr.durationSeconds" $v.serviceMonitor.scrapeTimeout | float64) (include "eatr.durationSeconds" $v.serviceMonitor.interval | float64) }}
 {{- fail (printf "serviceMonitor.scrapeTimeout (%s) must not be longer than serviceMonitor.interval (%s)." $v.serviceMonitor.scrapeTimeout $v.serviceMonitor.interval) }}
 {{- end }}
 {{- end }}
+{{- end }}
+
+{{/*
+Which Secrets eatr may read (rbac.secretAccess): "named" or "cluster". "" means named when registries
+lists hosts, cluster otherwise. named with no registries fails: there would be nothing to name.
+*/}}
+{{- define "eatr.secretAccess" -}}
+{{- $access := .Values.rbac.secretAccess | default "" }}
+{{- if eq $access "" }}
+{{- if .Values.registries }}named{{ else }}cluster{{ end }}
+{{- else if and (eq $access "named") (not .Values.registries) }}
+{{- fail "rbac.secretAccess is named but registries is empty: named RBAC lists the Secrets of the declared registries by name. List your registries (registries: [{host: …, source: …}]) or set rbac.secretAccess to cluster." }}
+{{- else }}
+{{- $access }}
+{{- end }}
+{{- end }}
+
+{{/* The declared registry hosts, as a JSON list (for resourceNames). */}}
+{{- define "eatr.declaredHosts" -}}
+{{- $hosts := list }}
+{{- range .Values.registries }}{{ $hosts = append $hosts .host }}{{ end }}
+{{- toJson $hosts }}
+{{- end }}
+
+{{/* The credential secrets of the declared hosts ("<prefix>-<host>"), as a JSON list. */}}
+{{- define "eatr.declaredCredentialSecrets" -}}
+{{- $names := list }}
+{{- range .Values.registries }}{{ $names = append $names (printf "%s-%s" $.Values.awsCredentialsSecretPrefix .host) }}{{ end }}
+{{- toJson $names }}
 {{- end }}
 
 {{/* Whether eatr gets a mounted config file: asked for, or needed for the registries list. */}}

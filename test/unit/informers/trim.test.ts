@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { V1Namespace, V1Secret } from "@kubernetes/client-node";
-import { InternPool, trimNamespace, trimSecret } from "../../../src/informers/sources.ts";
+import { InternPool, trimNamespace } from "../../../src/informers/sources.ts";
+import { contentsSetOnlyByEatr, trimPullSecret } from "../../../src/informers/pull-secrets.ts";
 import { requestedRegistries } from "../../../src/domain/registry-labels.ts";
 import { parseLabelSelector } from "../../../src/domain/label-selector.ts";
 import { RegistryPolicy } from "../../../src/domain/registry-policy.ts";
@@ -23,8 +24,13 @@ describe("InternPool", () => {
   });
 });
 
-describe("trimSecret", () => {
-  it("drops managedFields and keeps everything an update sends back", () => {
+describe("trimPullSecret", () => {
+  const eatr = {
+    manager: "eatr/pod-1",
+    operation: "Update",
+    fieldsV1: { "f:data": { "f:.dockerconfigjson": {} } },
+  };
+  it("keeps the metadata an update sends back, never data, type, immutable or managedFields", () => {
     const secret: V1Secret = {
       apiVersion: "v1",
       kind: "Secret",
@@ -33,23 +39,25 @@ describe("trimSecret", () => {
         namespace: "a",
         uid: "u",
         resourceVersion: "7",
+        creationTimestamp: new Date(0),
         labels: { "app.kubernetes.io/managed-by": "eatr" },
         annotations: { "eatr/registry": "r", other: "x" },
         finalizers: ["someone/else"],
         ownerReferences: [{ apiVersion: "v1", kind: "ConfigMap", name: "o", uid: "o1" }],
-        managedFields: [{ manager: "eatr", operation: "Update" }],
+        managedFields: [eatr],
       },
       type: "kubernetes.io/dockerconfigjson",
       data: { ".dockerconfigjson": "e30=" },
+      immutable: false,
     };
-    const trimmed = trimSecret(secret, new InternPool());
-    const { managedFields, ...rest } = secret.metadata ?? {};
-    assert.ok(managedFields);
-    assert.deepEqual(JSON.parse(JSON.stringify(trimmed)), { ...secret, metadata: rest });
+    const trimmed = trimPullSecret(secret, new InternPool());
+    const { managedFields, creationTimestamp, ...rest } = secret.metadata ?? {};
+    assert.ok(managedFields && creationTimestamp);
+    assert.deepEqual(JSON.parse(JSON.stringify(trimmed)), { metadata: rest, contentsByEatr: true });
     assert.ok(secret.metadata?.managedFields, "the received object is not mutated");
   });
 
-  it("shares the labels, annotations and data objects of equal secrets of one registry", () => {
+  it("shares the labels and annotations objects of equal secrets of one registry", () => {
     const pool = new InternPool();
     const secret = (namespace: string, token: string): V1Secret => ({
       metadata: {
@@ -58,19 +66,104 @@ describe("trimSecret", () => {
         labels: { "app.kubernetes.io/managed-by": "eatr" },
         annotations: { "eatr/registry": "r", "eatr/token-fetched-at": token },
       },
-      data: { ".dockerconfigjson": token },
     });
-    const a = trimSecret(secret("a", "t1"), pool);
-    const b = trimSecret(secret("b", "t1"), pool);
-    const c = trimSecret(secret("c", "t2"), pool);
-    assert.equal(a.data, b.data);
+    const a = trimPullSecret(secret("a", "t1"), pool);
+    const b = trimPullSecret(secret("b", "t1"), pool);
+    const c = trimPullSecret(secret("c", "t2"), pool);
     assert.equal(a.metadata?.annotations, b.metadata?.annotations);
     assert.equal(a.metadata?.labels, c.metadata?.labels);
-    assert.notEqual(b.data, c.data, "another token: another object");
-    assert.deepEqual(c.data, { ".dockerconfigjson": "t2" });
     assert.deepEqual(c.metadata?.annotations, { "eatr/registry": "r", "eatr/token-fetched-at": "t2" });
     assert.equal(c.metadata?.namespace, "c");
   });
+
+  it("keeps no annotations of someone else's secret (they may quote its data)", () => {
+    const trimmed = trimPullSecret(
+      {
+        metadata: {
+          name: "r",
+          namespace: "a",
+          annotations: {
+            "kubectl.kubernetes.io/last-applied-configuration": '{"data":{"password":"c2VjcmV0"}}',
+          },
+          managedFields: [eatr],
+        },
+        data: { password: "c2VjcmV0" },
+      },
+      new InternPool(),
+    );
+    assert.equal(trimmed.metadata?.annotations, undefined);
+    assert.equal(
+      trimmed.contentsByEatr,
+      false,
+      "not ours: its contents are never trusted from managedFields",
+    );
+    assert.equal(JSON.stringify(trimmed).includes("c2VjcmV0"), false);
+  });
+});
+
+describe("contentsSetOnlyByEatr", () => {
+  const entry = (manager: string, fieldsV1: object) => ({ manager, operation: "Update", fieldsV1 });
+  const cases: [string, ReturnType<typeof entry>[] | undefined, boolean][] = [
+    ["eatr set the data", [entry("eatr/a", { "f:data": { "f:.dockerconfigjson": {} }, "f:type": {} })], true],
+    [
+      "others set only labels or annotations",
+      [
+        entry("eatr/a", { "f:data": { ".": {}, "f:.dockerconfigjson": {} } }),
+        entry("kubectl-label", { "f:metadata": { "f:labels": { "f:team": {} } } }),
+      ],
+      true,
+    ],
+    [
+      "an earlier eatr pod's entry lost the key to a later one",
+      [
+        entry("eatr/a", { "f:data": {}, "f:type": {} }),
+        entry("eatr/b", { "f:data": { "f:.dockerconfigjson": {} } }),
+      ],
+      true,
+    ],
+    [
+      "data edited by hand (kubectl edit owns the key)",
+      [
+        entry("eatr/a", { "f:data": {}, "f:type": {} }),
+        entry("kubectl-edit", { "f:data": { "f:.dockerconfigjson": {} } }),
+      ],
+      false,
+    ],
+    [
+      "a key added by someone else",
+      [
+        entry("eatr/a", { "f:data": { "f:.dockerconfigjson": {} } }),
+        entry("x", { "f:data": { "f:extra": {} } }),
+      ],
+      false,
+    ],
+    [
+      "made immutable by someone else",
+      [entry("eatr/a", { "f:data": { "f:.dockerconfigjson": {} } }), entry("x", { "f:immutable": {} })],
+      false,
+    ],
+    [
+      "an adopted secret: its creator still owns the type and the data map's own entry",
+      [
+        entry("admin", { "f:data": { ".": {} }, "f:type": {} }),
+        entry("eatr/a", { "f:data": { "f:.dockerconfigjson": {} }, "f:metadata": {} }),
+      ],
+      true,
+    ],
+    ["managedFields reset", [], false],
+    ["no managedFields", undefined, false],
+    [
+      "the Go eatr (manager eatr, no slash)",
+      [entry("eatr", { "f:data": { "f:.dockerconfigjson": {} } })],
+      false,
+    ],
+    ["eatr owns no data key", [entry("eatr/a", { "f:metadata": {} })], false],
+  ];
+  for (const [what, entries, want] of cases) {
+    it(`${what}: ${String(want)}`, () => {
+      assert.equal(contentsSetOnlyByEatr(entries), want);
+    });
+  }
 });
 
 describe("trimNamespace", () => {

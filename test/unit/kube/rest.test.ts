@@ -4,7 +4,7 @@ import type { AddressInfo } from "node:net";
 import { describe, it } from "node:test";
 import { KubeConfig } from "@kubernetes/client-node";
 import { describeApiError, statusOf } from "../../../src/kube/api.ts";
-import { KubeApiError, RestClient } from "../../../src/kube/rest.ts";
+import { KubeApiError, METADATA_ONLY, METADATA_ONLY_LIST, RestClient } from "../../../src/kube/rest.ts";
 import { shareConnections } from "../../../src/kube/shared-connections.ts";
 
 interface Seen {
@@ -209,6 +209,35 @@ describe("RestClient", () => {
       assert.equal(await w.ended, null);
       assert.deepEqual(w.events, ["ADDED s0-ü", "MODIFIED s1-ü", "DELETED s2-ü"]);
       assert.equal(s.seen[0]?.url, "/api/v1/secrets?labelSelector=a%3Db&allowWatchBookmarks=true&watch=true");
+    } finally {
+      await s.close();
+    }
+  });
+
+  it("watches and lists metadata only when asked (the Accept header of each request)", async () => {
+    const s = await fakeServer((req, res) => {
+      res.writeHead(200, { "Content-Type": "application/json" });
+      res.end((req.url ?? "").includes("watch=true") ? "" : JSON.stringify({ metadata: {}, items: [] }));
+    });
+    try {
+      const client = s.client();
+      await new Promise<unknown>((resolve) => {
+        void client.watch("/api/v1/secrets", {}, () => undefined, resolve, { accept: METADATA_ONLY });
+      });
+      await new Promise<unknown>((resolve) => {
+        void client.watch("/api/v1/secrets", {}, () => undefined, resolve);
+      });
+      const pages = client.listPages("/api/v1/secrets", { accept: METADATA_ONLY_LIST });
+      assert.equal((await pages.next()).done, false);
+      assert.deepEqual(
+        s.seen.map((r) => r.headers.accept),
+        [METADATA_ONLY, "application/json", METADATA_ONLY_LIST],
+      );
+      assert.match(METADATA_ONLY, /^application\/json;as=PartialObjectMetadata;g=meta\.k8s\.io;v=v1,/);
+      assert.match(
+        METADATA_ONLY_LIST,
+        /^application\/json;as=PartialObjectMetadataList;g=meta\.k8s\.io;v=v1,/,
+      );
     } finally {
       await s.close();
     }

@@ -4,6 +4,7 @@ import type { V1Namespace, V1ObjectReference, V1Secret } from "@kubernetes/clien
 import { ANNOTATIONS, MANAGED_BY_LABEL } from "../../../src/domain/pull-secret.ts";
 import { TokenCache, TokenPendingError } from "../../../src/ecr/token-cache.ts";
 import type { AuthorizationToken, TokenProvider, TokenRequest } from "../../../src/ecr/token-provider.ts";
+import type { CachedPullSecret } from "../../../src/informers/pull-secrets.ts";
 import type { PullSecretWriter } from "../../../src/kube/secret-writer.ts";
 import { Contests } from "../../../src/reconcilers/contests.ts";
 import { CredentialProblems } from "../../../src/reconcilers/credential-problems.ts";
@@ -34,10 +35,16 @@ class Provider implements TokenProvider {
   }
 }
 
-/** An in-memory API: writes land in `secrets`, which also serves as the managed-secret cache. */
+/**
+ * An in-memory API: writes land in `secrets`, which also serves the managed-secret cache as metadata
+ * only, as the real one does: contentsByEatr is true for objects stored by eatr's own writes (a test that
+ * edits a secret stores a new object, as a hand edit shows in managedFields).
+ */
 class FakeWriter implements PullSecretWriter {
   secrets = new Map<string, V1Secret>();
   writes: string[] = [];
+  reads: string[] = [];
+  private readonly ours = new WeakSet<V1Secret>();
   /** When set, every update is refused with this error. */
   failUpdate: Error | undefined;
   private rv = 1;
@@ -50,6 +57,7 @@ class FakeWriter implements PullSecretWriter {
       metadata: { ...secret.metadata, resourceVersion: String(this.rv++), uid: key },
     };
     this.secrets.set(key, stored);
+    this.ours.add(stored);
     return Promise.resolve();
   }
   update(secret: V1Secret): Promise<void> {
@@ -58,6 +66,7 @@ class FakeWriter implements PullSecretWriter {
     if (this.failUpdate) return Promise.reject(this.failUpdate);
     const stored = { ...secret, metadata: { ...secret.metadata, resourceVersion: String(this.rv++) } };
     this.secrets.set(key, stored);
+    this.ours.add(stored);
     return Promise.resolve();
   }
   delete(secret: V1Secret): Promise<void> {
@@ -67,14 +76,35 @@ class FakeWriter implements PullSecretWriter {
     return Promise.resolve();
   }
   read(namespace: string, name: string): Promise<V1Secret | undefined> {
+    this.reads.push(`${namespace}/${name}`);
     return Promise.resolve(this.secrets.get(`${namespace}/${name}`));
+  }
+  /** What the metadata-only cache holds of a stored secret. */
+  cached(secret: V1Secret): CachedPullSecret {
+    return { metadata: secret.metadata ?? {}, contentsByEatr: this.ours.has(secret) };
   }
 }
 
-function setup(options: { tokens?: Tokens; registryPolicy?: RegistryPolicy } = {}) {
+/**
+ * restricted: the cache is what restricted mode's per-registry watches show, every secret named after a
+ * registry host, ours or not; otherwise the label-selected one. writer: the API of an earlier setup (a
+ * restart).
+ */
+function setup(
+  options: {
+    tokens?: Tokens;
+    restricted?: boolean;
+    writer?: FakeWriter;
+    registryPolicy?: RegistryPolicy;
+  } = {},
+) {
   const clock = new FakeClock(Date.UTC(2026, 0, 1));
   const provider = new Provider();
-  const writer = new FakeWriter();
+  const writer = options.writer ?? new FakeWriter();
+  const inCache = (s: V1Secret) =>
+    options.restricted === true
+      ? [A, B].includes(s.metadata?.name ?? "")
+      : s.metadata?.labels?.[MANAGED_BY_LABEL] === "eatr";
   const namespaces = new Map<string, V1Namespace>();
   const credentials = new Map<string, V1Secret>();
   const events: { obj: V1ObjectReference; type: string; reason: string; message: string }[] = [];
@@ -106,14 +136,14 @@ function setup(options: { tokens?: Tokens; registryPolicy?: RegistryPolicy } = {
     caches: {
       managedSecret: (ns, name) => {
         const s = writer.secrets.get(`${ns}/${name}`);
-        return s?.metadata?.labels?.[MANAGED_BY_LABEL] === "eatr" ? s : undefined;
+        return s && inCache(s) ? writer.cached(s) : undefined;
       },
       namespace: (n) => namespaces.get(n),
       credentialSecret: (n) => credentials.get(n),
       managedSecrets: (ns) =>
         [...writer.secrets.entries()]
-          .filter(([k, s]) => k.startsWith(`${ns}/`) && s.metadata?.labels?.[MANAGED_BY_LABEL] === "eatr")
-          .map(([, s]) => s),
+          .filter(([k, s]) => k.startsWith(`${ns}/`) && inCache(s))
+          .map(([, s]) => writer.cached(s)),
     },
     tokens: options.tokens ?? tokens,
     writer,
@@ -489,6 +519,166 @@ describe("NamespaceReconciler", () => {
     assert.equal(mismatch.length, 1, "registry-wide: once, not per namespace");
     assert.equal(mismatch[0]?.obj.name, `eatr-aws-credentials-${A}`);
     assert.match(mismatch[0]?.message ?? "", /aws_region us-east-1, but registry .* is in eu-west-1/);
+  });
+
+  describe("reads a secret's data only when someone else may have set it (metadata-only cache)", () => {
+    it("cold: creates without reading; warm: decides from the cache, no API call", async () => {
+      const t = setup();
+      t.addCredentials(A);
+      for (const ns of ["a", "b", "c"]) t.addNamespace(ns, { [A]: "true" });
+      for (const ns of ["a", "b", "c"]) await t.run(ns);
+      assert.deepEqual(t.writer.reads, [], "no GET before a create");
+      assert.equal(t.writer.writes.length, 3);
+      for (const ns of ["a", "b", "c"]) await t.run(ns);
+      assert.deepEqual(t.writer.reads, [], "eatr's own writes: known from managedFields");
+      assert.equal(t.writer.writes.length, 3, "no write");
+    });
+
+    it("repairs data edited by hand after reading it, then trusts its own write again", async () => {
+      const t = setup();
+      t.addCredentials(A);
+      t.addNamespace("a", { [A]: "true" });
+      await t.run("a");
+      const key = `a/${A}`;
+      const ours = t.writer.secrets.get(key) ?? assert.fail("created");
+      const edited = {
+        ...ours,
+        metadata: { ...ours.metadata, resourceVersion: "50" },
+        data: { ".dockerconfigjson": b64("{}") },
+      };
+      t.writer.secrets.set(key, edited);
+      await t.run("a");
+      assert.deepEqual(t.writer.reads, [key], "read once: someone else set its data");
+      assert.deepEqual(t.writer.writes, [`create ${key}`, `update ${key}`]);
+      assert.notDeepEqual(t.writer.secrets.get(key)?.data, edited.data, "repaired");
+      await t.run("a");
+      assert.deepEqual(t.writer.reads, [key], "its own repair needs no read");
+    });
+
+    it("reads a secret someone else had a hand in once per resourceVersion, not on every reconcile", async () => {
+      const t = setup();
+      t.addCredentials(A);
+      t.addNamespace("a", { [A]: "true" });
+      await t.run("a");
+      const key = `a/${A}`;
+      const ours = t.writer.secrets.get(key) ?? assert.fail("created");
+      // Same contents, but another manager co-owns the data now (e.g. a server-side apply of the same value).
+      t.writer.secrets.set(key, { ...ours, metadata: { ...ours.metadata, resourceVersion: "60" } });
+      await t.run("a");
+      await t.run("a");
+      assert.deepEqual(t.writer.reads, [key], "one read at resourceVersion 60");
+      assert.equal(t.writer.writes.length, 1, "its data is as wanted: no write");
+      const cur = t.writer.secrets.get(key) ?? assert.fail("kept");
+      t.writer.secrets.set(key, { ...cur, metadata: { ...cur.metadata, resourceVersion: "61" } });
+      await t.run("a");
+      assert.deepEqual(t.writer.reads, [key, key], "a new resourceVersion: read again");
+    });
+
+    it("reads a secret before deleting it (the proof of ownership is in its data)", async () => {
+      const t = setup();
+      t.addCredentials(A);
+      t.addNamespace("a", { [A]: "true" });
+      await t.run("a");
+      t.addNamespace("a", {});
+      await t.run("a");
+      assert.deepEqual(t.writer.reads, [`a/${A}`]);
+      assert.deepEqual(t.writer.writes, [`create a/${A}`, `delete a/${A}`]);
+    });
+
+    it("does not re-read an unprovable labelled secret on every reconcile", async () => {
+      const t = setup({ restricted: true });
+      t.writer.secrets.set(`a/${A}`, {
+        metadata: { name: A, namespace: "a", resourceVersion: "5", labels: { [MANAGED_BY_LABEL]: "eatr" } },
+        type: "Opaque",
+        data: { password: b64("hunter2") },
+      });
+      t.addNamespace("a", {});
+      await t.run("a");
+      await t.run("a");
+      assert.deepEqual(t.writer.reads, [`a/${A}`], "read once at its resourceVersion");
+      assert.deepEqual(t.writer.writes, [], "never deleted");
+      assert.deepEqual(t.conflicts, [`a/${A} unproven`]);
+    });
+
+    it("restricted: someone else's same-named secret is a conflict, read once, never written", async () => {
+      const t = setup({ restricted: true });
+      t.addCredentials(A);
+      t.writer.secrets.set(`a/${A}`, {
+        metadata: { name: A, namespace: "a", resourceVersion: "9" },
+        type: "Opaque",
+        data: { x: b64("y") },
+      });
+      t.addNamespace("a", { [A]: "true" });
+      await t.run("a");
+      await t.run("a");
+      assert.deepEqual(t.writer.writes, [], "not even a create attempt: the watch shows it");
+      assert.deepEqual(t.writer.reads, [`a/${A}`], "read once, then known at its resourceVersion");
+      assert.deepEqual(t.conflicts, [`a/${A} unmanaged`]);
+      t.addNamespace("a", {});
+      await t.run("a");
+      assert.deepEqual(t.writer.writes, [], "someone else's secret is never deleted");
+      assert.deepEqual(t.writer.reads, [`a/${A}`], "nor read for it");
+    });
+
+    it("restricted: adopts the original eatr's secret after reading it", async () => {
+      const t = setup({ restricted: true });
+      t.addCredentials(A);
+      const seed = Buffer.from(
+        JSON.stringify({ auths: { [`https://${A}`]: { auth: b64("AWS:old") } } }),
+      ).toString("base64");
+      t.writer.secrets.set(`a/${A}`, {
+        metadata: { name: A, namespace: "a", resourceVersion: "9", annotations: { keep: "me" } },
+        type: "kubernetes.io/dockerconfigjson",
+        data: { ".dockerconfigjson": seed },
+      });
+      t.addNamespace("a", { [A]: "true" });
+      await t.run("a");
+      assert.deepEqual(t.writer.writes, [`update a/${A}`]);
+      assert.equal(
+        t.writer.secrets.get(`a/${A}`)?.metadata?.annotations?.keep,
+        "me",
+        "written from the read",
+      );
+    });
+
+    it("finds an immutable secret by reading it: one Warning, no write", async () => {
+      const t = setup();
+      t.addCredentials(A);
+      t.addNamespace("a", { [A]: "true" });
+      await t.run("a");
+      const key = `a/${A}`;
+      const ours = t.writer.secrets.get(key) ?? assert.fail("created");
+      t.writer.secrets.set(key, {
+        ...ours,
+        immutable: true,
+        metadata: { ...ours.metadata, resourceVersion: "70" },
+      });
+      await t.run("a");
+      assert.deepEqual(t.writer.writes, [`create ${key}`]);
+      assert.deepEqual(t.conflicts, [], "its data is still as wanted: nothing to renew yet");
+      // A renewal wants new data: the remembered read says immutable, so no write is tried.
+      t.addCredentials(A, "rotated");
+      await t.run("a");
+      await t.run("a");
+      assert.deepEqual(t.writer.writes, [`create ${key}`]);
+      assert.deepEqual(t.writer.reads, [key], "one read at resourceVersion 70");
+      assert.deepEqual(t.conflicts, [`${key} immutable`]);
+    });
+
+    it("after a restart reuses the written token with one read per registry and writes nothing", async () => {
+      const before = setup();
+      before.addCredentials(A);
+      for (const ns of ["a", "b", "c"]) before.addNamespace(ns, { [A]: "true" });
+      for (const ns of ["a", "b", "c"]) await before.run(ns);
+      const t = setup({ writer: before.writer });
+      t.addCredentials(A);
+      for (const ns of ["a", "b", "c"]) t.addNamespace(ns, { [A]: "true" });
+      t.clock.advance(60_000);
+      await Promise.all(["a", "b", "c"].map((ns) => t.run(ns)));
+      assert.equal(t.provider.calls.length, 0, "no ECR call: the token was read back");
+      assert.equal(t.writer.writes.length, 3, "no write after the restart");
+      assert.equal(t.writer.reads.length, 1, "one read for the registry, not one per namespace");
+    });
   });
 });
 
