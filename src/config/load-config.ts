@@ -96,6 +96,12 @@ export function loadConfig(options: LoadConfigOptions): LoadResult {
       ),
     );
   }
+  if (properties.restrictToDeclaredRegistries && file.registries.length === 0 && file.problems.length === 0)
+    problems.push(
+      "restrict-to-declared-registries is on but no registry is declared: eatr would serve nothing. " +
+        'List the registries under "registries" in the config file (-config; chart value registries), ' +
+        "or turn the restriction off",
+    );
   if (problems.length > 0) throw new ConfigError(problems);
   return { kind: "run", config: toConfig(properties, filePath, podNamespace, file.registries) };
 }

@@ -592,6 +592,23 @@ void describe("loadConfig", () => {
     }
   });
 
+  void it("refuses -restrict-to-declared-registries without declared registries (it would serve nothing)", () => {
+    assert.match(
+      failure({ argv: ["-restrict-to-declared-registries"] }),
+      /restrict-to-declared-registries is on but no registry is declared: eatr would serve nothing\. List the registries under "registries"/,
+    );
+    const host = "123456789012.dkr.ecr.eu-west-1.amazonaws.com";
+    const config = load({
+      argv: ["-restrict-to-declared-registries", "--config", "/r.json"],
+      readFile: files({ "/r.json": JSON.stringify({ registries: [{ host }] }) }),
+    });
+    assert.equal(config.restrictToDeclaredRegistries, true);
+    assert.deepEqual(
+      config.registries.map((r) => r.host),
+      [host],
+    );
+  });
+
   void it("lists several problems in one message, one per line", () => {
     const message = failure({
       argv: ["--auth-token-renewal-interval", "6 hours", "-port=70000", "--bogus=1"],
