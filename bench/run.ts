@@ -31,8 +31,10 @@ import {
   type ScalingPoint,
 } from "./lib/report.ts";
 import {
+  baselineLoop,
   ceiling,
   churn,
+  defaults,
   cold,
   failover,
   latency,
@@ -57,10 +59,22 @@ const repoRoot = resolve(fileURLToPath(new URL("..", import.meta.url)));
 let MAIN_JS = join(repoRoot, "dist", "main.js");
 /** The memory cgroup limit every controller runs under (undefined: none). */
 let MEMORY_LIMIT: MemoryLimit | undefined;
-const ORDER = ["cold", "ceiling", "warm", "churn", "latency", "failover", "renewal"] as const;
+const ORDER = [
+  "cold",
+  "ceiling",
+  "defaults",
+  "baseline-loop",
+  "warm",
+  "churn",
+  "latency",
+  "failover",
+  "renewal",
+] as const;
 type Scenario = (typeof ORDER)[number];
 const NEEDS: Partial<Record<Scenario, Scenario[]>> = {
   ceiling: ["cold"],
+  defaults: ["cold"],
+  "baseline-loop": ["cold"],
   warm: ["cold"],
   churn: ["warm"],
   latency: ["warm"],
@@ -80,6 +94,12 @@ const USAGE = `usage: npm run bench -- [options]
                           fresh control plane, a controller run for --sts-seconds with
                           -auth-token-renewal-interval 20s; reports STS calls per registry (measured, and
                           per hour by the caching rule: renewed 5 min before expiry, at most half the life)
+                          defaults: after ceiling, eatr's pull secrets are deleted and a controller with
+                          its DEFAULT -kube-api-qps/-kube-api-burst and a ServiceAccount token (subject to
+                          API Priority and Fairness; admin is exempt) writes them again: seconds, and the
+                          429s seen by eatr and counted by the API server (apiserver_flowcontrol_rejected_requests_total).
+                          baseline-loop: the same N·R creates by a plain sequential loop (one at a time, as
+                          nabsul/k8s-ecr-login-renew does) with that token, on the same API server
   --namespaces N          labelled namespaces (default 200)
   --registries R          registries each namespace asks for (default 3)
   --workers W             controller -workers and the ceiling's concurrency (default 4)
@@ -242,8 +262,8 @@ function parseOptions(): Options | undefined {
       churnRate: positiveInt("churn-rate", values["churn-rate"]),
       samples: positiveInt("samples", values.samples),
       renewalIntervalSeconds: positiveInt("renewal-interval", values["renewal-interval"]),
-      renewalQps: 50,
-      renewalBurst: 100,
+      renewalQps: 200,
+      renewalBurst: 1000,
       profileDir: values.profile ? join(resultsDir, "profiles", stamp) : undefined,
       nodeArgs: [...IMAGE_NODE_FLAGS, ...values["node-arg"]],
       ceilingClient: ceilingClient(values["ceiling-client"]),
@@ -311,6 +331,17 @@ async function runMain(o: Options, results: Results, logsDir: string): Promise<s
         );
       }
       log(`ceiling: ${results.ceiling.writesPerSecond}/s`);
+    });
+    await attempt("defaults", async () => {
+      results.defaults = await defaults(env, p, names);
+      log(
+        `defaults: ${results.defaults.seconds} s at eatr's default limit, 429s: eatr ${results.defaults.throttledByEatr}, API server ${results.defaults.flowControl.rejectedTotal}`,
+      );
+    });
+    await attempt("baseline-loop", async () => {
+      const b = await baselineLoop(env, p, names);
+      results["baseline-loop"] = b;
+      log(`baseline-loop: ${b.seconds} s for ${b.secrets} sequential creates`);
     });
     await attempt("warm", async () => {
       const w = await warm(env, p, names);
