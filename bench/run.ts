@@ -48,6 +48,7 @@ import {
 import type { Controller } from "./lib/controller.ts";
 import {
   chartMemoryLimit,
+  imageEnv,
   imageNodeFlags,
   memoryLimit,
   parseQuantity,
@@ -85,6 +86,7 @@ const NEEDS: Partial<Record<Scenario, Scenario[]>> = {
 /** Read once: the chart's default memory limit and the image's node flags (how the pod runs eatr). */
 const CHART_MEMORY_LIMIT = chartMemoryLimit(repoRoot);
 const IMAGE_NODE_FLAGS = imageNodeFlags(repoRoot);
+const IMAGE_ENV = imageEnv(repoRoot);
 
 const USAGE = `usage: npm run bench -- [options]
   --scenario NAMES        all (default), scaling, sts, or a comma list of ${ORDER.join(", ")}
@@ -277,6 +279,7 @@ function envOptions(logsDir: string, registries: number, stsDurationSeconds?: nu
   return {
     registries,
     mainJs: MAIN_JS,
+    controllerEnv: IMAGE_ENV,
     logsDir,
     log,
     memoryLimit: MEMORY_LIMIT,
@@ -532,7 +535,9 @@ async function main(): Promise<number> {
       `client rate limit is not what they measure. renewal runs with the defaults (qps ${p.renewalQps}, burst ${p.renewalBurst}).`,
     `controller ${controller.main.replace(`${repoRoot}/`, "")} built ${controller.builtAt} (repo HEAD ${controller.gitHead}` +
       `${controller.olderThanSrc ? "; older than src/" : ""})${p.nodeArgs.length > 0 ? `; node flags ${p.nodeArgs.join(" ")}` : ""}` +
-      `; memory limit: ${memory.note}`,
+      `; memory limit: ${memory.note}; image env ${Object.entries(IMAGE_ENV)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(" ")}`,
     "One run on a shared machine: numbers vary from run to run.",
   ];
   const text = renderTable(results, goals, header);

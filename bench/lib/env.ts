@@ -87,6 +87,8 @@ export interface EnvOptions {
   mainJs: string;
   logsDir: string;
   log: (line: string) => void;
+  /** Environment of every controller on top of the bench's (the image's ENV). */
+  controllerEnv?: Readonly<Record<string, string>>;
   /** Every controller runs in a memory cgroup of its own with this limit. */
   memoryLimit?: MemoryLimit | undefined;
   /**
@@ -265,6 +267,7 @@ export class Env {
       hostNamespace: HOST_NAMESPACE,
       args: this.sts === undefined ? args : [...args, "-sts-endpoint", this.sts.endpoint],
       nodeArgs,
+      ...(this.o.controllerEnv === undefined ? {} : { env: this.o.controllerEnv }),
       memoryLimit: this.o.memoryLimit,
       logFile: join(this.o.logsDir, `${String(this.controllerCount).padStart(2, "0")}-${name}.log`),
     });
