@@ -119,6 +119,17 @@ export function evaluateGoals(r: Results, n: number, registries: number): Goal[]
       note: `peak ${r.renewal.peakWritesPerSecond}/s in 1 s, ${r.renewal.peakSustainedWritesPerSecond}/s over ≥10 s; qps ${r.renewal.kubeApiQps}, burst ${r.renewal.kubeApiBurst}`,
     });
   }
+  const d = r.defaults;
+  const loop = r["baseline-loop"];
+  if (d && "seconds" in d) {
+    const rejected = d.throttledByEatr + d.flowControl.rejectedTotal;
+    goals.push({
+      goal: "defaults: at least as fast as a sequential loop, no 429",
+      value: `${d.seconds} s, ${rejected} 429s`,
+      met: loop && "seconds" in loop ? d.seconds <= loop.seconds && rejected === 0 : null,
+      note: `${loop && "seconds" in loop ? `loop ${loop.seconds} s; ` : ""}${atScale(1_000, "1,000 namespaces")}`,
+    });
+  }
   return goals;
 }
 
