@@ -36,6 +36,10 @@ LABEL org.opencontainers.image.title="eatr" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.base.name="docker.io/library/${NODE_IMAGE}"
 ENV NODE_ENV=production
+# At most 2 malloc arenas (glibc's default is 8 per core): V8's and libuv's threads otherwise each keep an
+# arena of their own, and the memory freed after startup stays spread over them (about 20 MiB of peak RSS
+# at 1,000 namespaces; docs/bench.md, "Memory"). npm run bench runs the controller with this environment.
+ENV MALLOC_ARENA_MAX=2
 WORKDIR /app
 COPY --from=build /app/dist ./dist
 COPY package.json ./

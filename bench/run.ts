@@ -31,8 +31,10 @@ import {
   type ScalingPoint,
 } from "./lib/report.ts";
 import {
+  baselineLoop,
   ceiling,
   churn,
+  defaults,
   cold,
   failover,
   latency,
@@ -46,6 +48,7 @@ import {
 import type { Controller } from "./lib/controller.ts";
 import {
   chartMemoryLimit,
+  imageEnv,
   imageNodeFlags,
   memoryLimit,
   parseQuantity,
@@ -59,10 +62,22 @@ let MAIN_JS = join(repoRoot, "dist", "main.js");
 let MEMORY_LIMIT: MemoryLimit | undefined;
 /** --restricted: controllers run with -restrict-to-declared-registries (the registries in a config file). */
 let RESTRICTED = false;
-const ORDER = ["cold", "ceiling", "warm", "churn", "latency", "failover", "renewal"] as const;
+const ORDER = [
+  "cold",
+  "ceiling",
+  "defaults",
+  "baseline-loop",
+  "warm",
+  "churn",
+  "latency",
+  "failover",
+  "renewal",
+] as const;
 type Scenario = (typeof ORDER)[number];
 const NEEDS: Partial<Record<Scenario, Scenario[]>> = {
   ceiling: ["cold"],
+  defaults: ["cold"],
+  "baseline-loop": ["cold"],
   warm: ["cold"],
   churn: ["warm"],
   latency: ["warm"],
@@ -73,6 +88,7 @@ const NEEDS: Partial<Record<Scenario, Scenario[]>> = {
 /** Read once: the chart's default memory limit and the image's node flags (how the pod runs eatr). */
 const CHART_MEMORY_LIMIT = chartMemoryLimit(repoRoot);
 const IMAGE_NODE_FLAGS = imageNodeFlags(repoRoot);
+const IMAGE_ENV = imageEnv(repoRoot);
 
 const USAGE = `usage: npm run bench -- [options]
   --scenario NAMES        all (default), scaling, sts, or a comma list of ${ORDER.join(", ")}
@@ -82,6 +98,12 @@ const USAGE = `usage: npm run bench -- [options]
                           fresh control plane, a controller run for --sts-seconds with
                           -auth-token-renewal-interval 20s; reports STS calls per registry (measured, and
                           per hour by the caching rule: renewed 5 min before expiry, at most half the life)
+                          defaults: after ceiling, eatr's pull secrets are deleted and a controller with
+                          its DEFAULT -kube-api-qps/-kube-api-burst and a ServiceAccount token (subject to
+                          API Priority and Fairness; admin is exempt) writes them again: seconds, and the
+                          429s seen by eatr and counted by the API server (apiserver_flowcontrol_rejected_requests_total).
+                          baseline-loop: the same N·R creates by a plain sequential loop (one at a time, as
+                          nabsul/k8s-ecr-login-renew does) with that token, on the same API server
   --namespaces N          labelled namespaces (default 200)
   --registries R          registries each namespace asks for (default 3)
   --workers W             controller -workers and the ceiling's concurrency (default 4)
@@ -250,8 +272,8 @@ function parseOptions(): Options | undefined {
       churnRate: positiveInt("churn-rate", values["churn-rate"]),
       samples: positiveInt("samples", values.samples),
       renewalIntervalSeconds: positiveInt("renewal-interval", values["renewal-interval"]),
-      renewalQps: 50,
-      renewalBurst: 100,
+      renewalQps: 200,
+      renewalBurst: 1000,
       profileDir: values.profile ? join(resultsDir, "profiles", stamp) : undefined,
       nodeArgs: [...IMAGE_NODE_FLAGS, ...values["node-arg"]],
       ceilingClient: ceilingClient(values["ceiling-client"]),
@@ -265,6 +287,7 @@ function envOptions(logsDir: string, registries: number, stsDurationSeconds?: nu
   return {
     registries,
     mainJs: MAIN_JS,
+    controllerEnv: IMAGE_ENV,
     logsDir,
     log,
     memoryLimit: MEMORY_LIMIT,
@@ -320,6 +343,17 @@ async function runMain(o: Options, results: Results, logsDir: string): Promise<s
         );
       }
       log(`ceiling: ${results.ceiling.writesPerSecond}/s`);
+    });
+    await attempt("defaults", async () => {
+      results.defaults = await defaults(env, p, names);
+      log(
+        `defaults: ${results.defaults.seconds} s at eatr's default limit, 429s: eatr ${results.defaults.throttledByEatr}, API server ${results.defaults.flowControl.rejectedTotal}`,
+      );
+    });
+    await attempt("baseline-loop", async () => {
+      const b = await baselineLoop(env, p, names);
+      results["baseline-loop"] = b;
+      log(`baseline-loop: ${b.seconds} s for ${b.secrets} sequential creates`);
     });
     await attempt("warm", async () => {
       const w = await warm(env, p, names);
@@ -511,7 +545,9 @@ async function main(): Promise<number> {
       `client rate limit is not what they measure. renewal runs with the defaults (qps ${p.renewalQps}, burst ${p.renewalBurst}).`,
     `controller ${controller.main.replace(`${repoRoot}/`, "")} built ${controller.builtAt} (repo HEAD ${controller.gitHead}` +
       `${controller.olderThanSrc ? "; older than src/" : ""})${p.nodeArgs.length > 0 ? `; node flags ${p.nodeArgs.join(" ")}` : ""}` +
-      `; memory limit: ${memory.note}`,
+      `; memory limit: ${memory.note}; image env ${Object.entries(IMAGE_ENV)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(" ")}`,
     "One run on a shared machine: numbers vary from run to run.",
   ];
   const text = renderTable(results, goals, header);

@@ -105,7 +105,15 @@ export class Controller {
     const { logger, metrics, hostNamespace, credentialsSecretPrefix } = options;
     // Pull secret writes and lists go through the lean JSON client; Events use client-node's API.
     const rest = new RestClient(options.kubeConfig);
-    const limiter = new WriteLimiter({ qps: options.kubeApiQps, burst: options.kubeApiBurst, clock });
+    const limiter = new WriteLimiter({
+      qps: options.kubeApiQps,
+      burst: options.kubeApiBurst,
+      clock,
+      logger,
+      throttled: (operation) => {
+        metrics.kubeApiThrottled.inc({ operation });
+      },
+    });
     const queue = (this.queue = new RateLimitingQueue({
       name: CONTROLLER_NAME,
       clock,

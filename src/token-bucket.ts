@@ -15,7 +15,7 @@ export interface TokenBucketOptions {
  * overall limiter and the API write limit are both one of these.
  */
 export class TokenBucket {
-  private readonly qps: number;
+  private qps: number;
   private readonly burst: number;
   private readonly clock: Clock;
   /** Tokens at time `last`; negative when tokens are reserved ahead of time. */
@@ -37,10 +37,40 @@ export class TokenBucket {
 
   /** Reserves one token; returns the milliseconds to wait before using it. */
   reserve(): number {
+    this.refill();
+    this.tokens -= 1;
+    return this.tokens < 0 ? (-this.tokens / this.qps) * 1000 : 0;
+  }
+
+  /** The rate tokens are added at now (tokens per second). */
+  get rate(): number {
+    return this.qps;
+  }
+
+  /**
+   * Changes the rate from now on (x/time/rate's SetLimit): tokens earned so far are kept, and reservations
+   * already handed out keep their times.
+   */
+  setRate(qps: number): void {
+    if (typeof qps !== "number" || !(qps > 0) || qps === Infinity)
+      throw new RangeError(`TokenBucket: qps must be a positive finite number, got ${String(qps)}`);
+    this.refill();
+    this.qps = qps;
+  }
+
+  /**
+   * Starts over at monotonic time `untilMs` (the end of a pause) with one token: the burst saved up and the
+   * reservations handed out are forgotten (their holders reserve again), so writers held back by the pause
+   * leave 1/qps apart from then on, not all at once.
+   */
+  restartAt(untilMs: number): void {
+    this.tokens = 1;
+    this.last = Math.max(this.clock.monotonic(), untilMs);
+  }
+
+  private refill(): void {
     const now = Math.max(this.clock.monotonic(), this.last);
     this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) / 1000) * this.qps);
     this.last = now;
-    this.tokens -= 1;
-    return this.tokens < 0 ? (-this.tokens / this.qps) * 1000 : 0;
   }
 }

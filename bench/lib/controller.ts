@@ -29,6 +29,8 @@ export interface ControllerOptions {
   args: readonly string[];
   /** Extra node flags before the script, e.g. --cpu-prof. */
   nodeArgs?: readonly string[];
+  /** Environment on top of the bench's own (the image's ENV). */
+  env?: Readonly<Record<string, string>>;
   /** stdout+stderr of the controller are appended here. */
   logFile: string;
   /** Used for the data: preload and the node flags. */
@@ -113,6 +115,7 @@ export class Controller {
     this.child = spawn(limited?.command ?? node, limited?.args ?? nodeArgv, {
       detached: true,
       stdio: ["pipe", "pipe", "pipe"],
+      env: { ...process.env, ...o.env },
     });
     this.pid = this.child.pid ?? -1;
     const pid = this.pid;

@@ -49,7 +49,10 @@ export class Kube {
   private readonly key: Buffer;
   private readonly agent: Agent;
 
-  constructor(cp: ControlPlane, maxSockets = 64) {
+  /** With a bearer token (a ServiceAccount's): no client certificate, so the server sees that identity. */
+  private readonly token: string | undefined;
+
+  constructor(cp: ControlPlane, maxSockets = 64, token?: string) {
     const state = readControlPlaneState(cp.stateFile);
     this.server = state.server;
     this.apiServerPid = state.apiServer.pid;
@@ -57,7 +60,12 @@ export class Kube {
     this.ca = readFileSync(state.caFile);
     this.cert = readFileSync(state.clientCertFile);
     this.key = readFileSync(state.clientKeyFile);
-    this.agent = new Agent({ keepAlive: true, maxSockets, ca: this.ca, cert: this.cert, key: this.key });
+    this.token = token;
+    this.agent = new Agent(
+      token === undefined
+        ? { keepAlive: true, maxSockets, ca: this.ca, cert: this.cert, key: this.key }
+        : { keepAlive: true, maxSockets, ca: this.ca },
+    );
   }
 
   /** One request; resolves with status and body whatever the status. */
@@ -78,6 +86,7 @@ export class Kube {
           timeout: timeoutMs,
           headers: {
             accept: "application/json",
+            ...(this.token === undefined ? {} : { authorization: `Bearer ${this.token}` }),
             ...(payload === undefined
               ? {}
               : {

@@ -53,6 +53,19 @@ export function imageNodeFlags(repoRoot: string): string[] {
   return argv.slice(1, -1);
 }
 
+/**
+ * The environment the image's final stage sets (Dockerfile `ENV K=V` after the last FROM), so the bench
+ * runs the controller with it (NODE_ENV, MALLOC_ARENA_MAX).
+ */
+export function imageEnv(repoRoot: string): Record<string, string> {
+  const dockerfile = readFileSync(join(repoRoot, "Dockerfile"), "utf8");
+  const final = dockerfile.slice(dockerfile.lastIndexOf("\nFROM "));
+  const env: Record<string, string> = {};
+  for (const m of final.matchAll(/^ENV\s+([A-Za-z_][A-Za-z0-9_]*)=(\S*)\s*$/gm))
+    if (m[1] !== undefined) env[m[1]] = (m[2] ?? "").replace(/^"(.*)"$/, "$1");
+  return env;
+}
+
 /** Where this process's memory cgroup lives, and its version; undefined without a writable one. */
 function ownMemoryCgroup(): { dir: string; v2: boolean } | undefined {
   const lines = readFileSync("/proc/self/cgroup", "utf8").split("\n");

@@ -3,7 +3,9 @@
  * and the scaling chart (SVG).
  */
 import type {
+  BaselineLoopResult,
   CeilingResult,
+  DefaultsResult,
   ChurnResult,
   ColdResult,
   FailoverResult,
@@ -30,6 +32,8 @@ export interface Results {
   setup?: SetupResult;
   cold?: ColdResult;
   ceiling?: CeilingResult;
+  defaults?: DefaultsResult;
+  "baseline-loop"?: BaselineLoopResult;
   warm?: WarmResult;
   churn?: ChurnResult;
   latency?: LatencyResult;
@@ -113,6 +117,19 @@ export function evaluateGoals(r: Results, n: number, registries: number): Goal[]
       value: `${r.renewal.underRateLimit}`,
       met: r.renewal.underRateLimit,
       note: `peak ${r.renewal.peakWritesPerSecond}/s in 1 s, ${r.renewal.peakSustainedWritesPerSecond}/s over ≥10 s; qps ${r.renewal.kubeApiQps}, burst ${r.renewal.kubeApiBurst}`,
+    });
+  }
+  const d = r.defaults;
+  const loop = r["baseline-loop"];
+  if (d && "seconds" in d) {
+    const rejected = d.throttledByEatr + d.flowControl.rejectedTotal;
+    goals.push({
+      goal: "defaults: at least as fast as a sequential loop, no 429",
+      value: `${d.seconds} s, ${rejected} 429s`,
+      met: loop && "seconds" in loop ? d.seconds <= loop.seconds && rejected === 0 : null,
+      note: [loop && "seconds" in loop ? `loop ${loop.seconds} s` : "", atScale(1_000, "1,000 namespaces")]
+        .filter((x) => x !== "")
+        .join("; "),
     });
   }
   return goals;
@@ -215,6 +232,35 @@ export function renderTable(r: Results, goals: readonly Goal[], header: readonly
       "apiserver / etcd / client CPU",
       `${c.apiServerCpuSeconds} s / ${c.etcdCpuSeconds} s / ${c.benchCpuSeconds} s`,
     );
+  }
+  const d = r.defaults;
+  if (d && !failed.has("defaults")) {
+    add(
+      "defaults",
+      "seconds (spawn → all secrets)",
+      `${d.seconds} s for ${d.secrets} secrets at eatr's default -kube-api-qps/-burst (unbounded cold: ${fmt(r.cold?.seconds, " s")})`,
+    );
+    add("defaults", "write rate", `${d.writesPerSecond}/s end to end; as ${d.identity}`);
+    add(
+      "defaults",
+      "429s",
+      `${d.throttledByEatr} seen by eatr; ${d.flowControl.rejectedTotal} rejected by the API server (${JSON.stringify(d.flowControl.rejected)}); dispatched ${JSON.stringify(d.flowControl.dispatched)}`,
+    );
+    add("defaults", "peakRssMb / cpuSeconds", `${d.peakRssMb} MiB / ${d.cpuSeconds} s`);
+  }
+  const b = r["baseline-loop"];
+  if (b && !failed.has("baseline-loop")) {
+    add(
+      "baseline-loop",
+      "seconds",
+      `${b.seconds} s for ${b.secrets} sequential creates (${b.writesPerSecond}/s, errors ${b.errors}); 429s ${b.flowControl.rejectedTotal}`,
+    );
+    if (d && !failed.has("defaults"))
+      add(
+        "baseline-loop",
+        "eatr defaults / loop",
+        `${fmt(Math.round((b.seconds / d.seconds) * 100) / 100)}× the loop's speed (loop s / eatr s)`,
+      );
   }
   if (r.warm && !failed.has("warm")) {
     const w = r.warm;

@@ -7,7 +7,7 @@ import { mkdirSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
-import { sumMetric } from "../../test/support/prometheus-text.ts";
+import { parseLabels, sumMetric } from "../../test/support/prometheus-text.ts";
 import type { Controller } from "./controller.ts";
 import { benchRoleArn, ECR_PASSWORD_LENGTH, Env, nsName, round, type Costs } from "./env.ts";
 import { forEachLimit } from "./kube.ts";
@@ -596,7 +596,7 @@ export interface RenewalResult extends Costs, WriteCounts {
 }
 
 /**
- * A forced refresh of every registry's token, with the default client limit (qps 50, burst 100). The
+ * A forced refresh of every registry's token, with the default client limit (qps 200, burst 1000). The
  * controller starts with -auth-token-renewal-interval 60s while every pull secret's token is older than
  * that: each registry's token is due at once, so all N·R secrets are rewritten. The bench waits until the
  * secrets are that old when they are not yet.
@@ -933,5 +933,235 @@ export async function sts(
     };
   } finally {
     await c.stop();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// defaults and baseline-loop (issue 13: the default write rate, chosen by measurement)
+
+/** API Priority and Fairness counters of the API server's /metrics, summed (see flowControl()). */
+export interface FlowControl {
+  /** apiserver_flowcontrol_rejected_requests_total: requests answered 429, by "priority_level/reason". */
+  rejected: Record<string, number>;
+  rejectedTotal: number;
+  /** apiserver_flowcontrol_dispatched_requests_total of the bench ServiceAccount's level, by "flow_schema/priority_level". */
+  dispatched: Record<string, number>;
+}
+
+function flowControlCounters(text: string): {
+  rejected: Map<string, number>;
+  dispatched: Map<string, number>;
+} {
+  const rejected = new Map<string, number>();
+  const dispatched = new Map<string, number>();
+  for (const line of text.split("\n")) {
+    for (const [name, into, key] of [
+      [
+        "apiserver_flowcontrol_rejected_requests_total{",
+        rejected,
+        (l: Record<string, string>) => `${l.priority_level ?? "?"}/${l.reason ?? "?"}`,
+      ],
+      [
+        "apiserver_flowcontrol_dispatched_requests_total{",
+        dispatched,
+        (l: Record<string, string>) => `${l.flow_schema ?? "?"}/${l.priority_level ?? "?"}`,
+      ],
+    ] as const) {
+      if (!line.startsWith(name)) continue;
+      const close = line.indexOf("}");
+      const labels = parseLabels(line.slice(name.length, close));
+      const value = Number(
+        line
+          .slice(close + 1)
+          .trim()
+          .split(" ")[0],
+      );
+      const k = key(labels);
+      into.set(k, (into.get(k) ?? 0) + value);
+    }
+  }
+  return { rejected, dispatched };
+}
+
+/** What API Priority and Fairness did between two /metrics texts of the API server. */
+export function flowControl(beforeText: string, afterText: string): FlowControl {
+  const b = flowControlCounters(beforeText);
+  const a = flowControlCounters(afterText);
+  const delta = (x: Map<string, number>, y: Map<string, number>): Record<string, number> => {
+    const out: Record<string, number> = {};
+    for (const [k, v] of y) {
+      const d = v - (x.get(k) ?? 0);
+      if (d > 0) out[k] = d;
+    }
+    return out;
+  };
+  const rejected = delta(b.rejected, a.rejected);
+  const dispatched = Object.fromEntries(
+    Object.entries(delta(b.dispatched, a.dispatched)).filter(([k]) => k.startsWith("service-accounts/")),
+  );
+  return { rejected, rejectedTotal: Object.values(rejected).reduce((x, y) => x + y, 0), dispatched };
+}
+
+export interface DefaultsResult extends Costs, WriteCounts {
+  secrets: number;
+  /** The controller's -kube-api-qps/-kube-api-burst: its own defaults (no flag given). */
+  kubeApiQps: string;
+  identity: string;
+  /** Controller spawn → every secret current. */
+  seconds: number;
+  writePhaseSeconds: number;
+  writesPerSecond: number;
+  /** eatr_kube_api_throttled_total: writes eatr saw answered 429. */
+  throttledByEatr: number;
+  /** The API server's own count of requests it answered 429 in the window (every client). */
+  flowControl: FlowControl;
+  peakRssMb: number;
+  cpuSeconds: number;
+}
+
+const MANAGED = "app.kubernetes.io/managed-by=eatr";
+
+/** Deletes eatr's pull secrets in `names` (not timed) and waits until the bench's watch has seen them go. */
+async function deletePullSecrets(env: Env, p: Params, names: readonly string[]): Promise<void> {
+  await forEachLimit(names, p.setupConcurrency, async (namespace) => {
+    await env.kube.request(
+      "DELETE",
+      `/api/v1/namespaces/${namespace}/secrets?labelSelector=${encodeURIComponent(MANAGED)}`,
+    );
+  });
+  const deadline = performance.now() + 300_000;
+  while (env.tracker.size() > 0) {
+    if (performance.now() > deadline) throw new Error(`${env.tracker.size()} pull secrets still there`);
+    await sleep(200);
+  }
+}
+
+/**
+ * Cold start at the controller's DEFAULT client limit, as a pod runs it: eatr's pull secrets are deleted,
+ * then a controller without -kube-api-qps/-kube-api-burst starts with a ServiceAccount token (subject to
+ * API Priority and Fairness, unlike the admin certificate of the other scenarios). Seconds until every
+ * secret is current, the 429s eatr saw and the 429s the API server counted (apiserver_flowcontrol_rejected_requests_total).
+ */
+export async function defaults(env: Env, p: Params, names: readonly string[]): Promise<DefaultsResult> {
+  const expected = names.length * env.registries.length;
+  await deletePullSecrets(env, p, names);
+  const sa = await env.serviceAccountClient();
+  env.tracker.resetTimes();
+  const before = await env.snapshot();
+  const metricsBefore = await env.kube.metricsText();
+  const c = env.startController(
+    "defaults",
+    ["-workers", String(p.workers)],
+    nodeArgs(p, "defaults"),
+    sa.kubeconfig,
+  );
+  try {
+    const doneAt = await within(
+      env.tracker.whenCount(expected),
+      deadlineMs(expected, 20),
+      `${expected} pull secrets at the default limit`,
+      env,
+      c,
+    );
+    await c.waitIdle(60_000, names.length);
+    const counts = await writeCounts(c);
+    const text = await c.metricsText();
+    const after = await env.snapshot([c.pid]);
+    const metricsAfter = await env.kube.metricsText();
+    const stats = c.stats();
+    const seconds = (doneAt - c.spawnedAt) / 1000;
+    return {
+      secrets: expected,
+      kubeApiQps: "eatr's defaults",
+      identity: "ServiceAccount ci-cd/eatr-bench (token)",
+      seconds: round(seconds, 2),
+      writePhaseSeconds: s(env.tracker.lastCurrentAt - env.tracker.firstCurrentAt),
+      writesPerSecond: round(expected / seconds, 1),
+      throttledByEatr: sumMetric(text, "eatr_kube_api_throttled_total"),
+      flowControl: flowControl(metricsBefore, metricsAfter),
+      ...counts,
+      peakRssMb: round(stats.peakRssMb, 1),
+      cpuSeconds: round(stats.cpuSeconds, 2),
+      ...Env.costs(before, after),
+    };
+  } finally {
+    await c.stop();
+  }
+}
+
+export interface BaselineLoopResult extends Costs {
+  secrets: number;
+  identity: string;
+  /** First create sent → every secret seen current on the bench's watch. */
+  seconds: number;
+  writesPerSecond: number;
+  errors: number;
+  flowControl: FlowControl;
+}
+
+const BASELINE_LABEL = "bench.eatr.io/baseline-loop";
+
+/**
+ * A plain sequential loop, as nabsul/k8s-ecr-login-renew's one-shot run does it: one create after the
+ * other, one at a time, no client limit, with the same ServiceAccount identity as `defaults`, of N·R
+ * secrets of the same size and shape (named `baseline-<host>`, not eatr's). Timed like cold, by a watch.
+ */
+export async function baselineLoop(
+  env: Env,
+  p: Params,
+  names: readonly string[],
+): Promise<BaselineLoopResult> {
+  const expected = names.length * env.registries.length;
+  const sa = await env.serviceAccountClient();
+  const tracker = new SecretTracker(
+    env.kube,
+    env.ecr,
+    env.registries,
+    `${BASELINE_LABEL}=true`,
+    (x) => passwordOf(x, (x.metadata?.name ?? "").replace(/^baseline-/, "")) !== undefined,
+  );
+  await tracker.start();
+  const bodies = env.registries.map((r) => {
+    const body = ceilingSecret(env, r) as { metadata: { name: string; labels: Record<string, string> } };
+    body.metadata.name = `baseline-${r.host}`;
+    body.metadata.labels = { [BASELINE_LABEL]: "true" };
+    return body;
+  });
+  let errors = 0;
+  try {
+    const before = await env.snapshot();
+    const metricsBefore = await env.kube.metricsText();
+    const t0 = performance.now();
+    for (const namespace of names) {
+      for (const body of bodies) {
+        const res = await sa.kube
+          .request("POST", `/api/v1/namespaces/${namespace}/secrets`, body)
+          .catch(() => ({ status: 0 }));
+        if (res.status !== 201) errors++;
+      }
+    }
+    const doneAt = await within(tracker.whenCount(expected), 120_000, "the baseline-loop secrets", env);
+    const after = await env.snapshot();
+    const metricsAfter = await env.kube.metricsText();
+    const seconds = (doneAt - t0) / 1000;
+    return {
+      secrets: expected,
+      identity: "ServiceAccount ci-cd/eatr-bench (token)",
+      seconds: round(seconds, 2),
+      writesPerSecond: round(expected / seconds, 1),
+      errors,
+      flowControl: flowControl(metricsBefore, metricsAfter),
+      ...Env.costs(before, after),
+    };
+  } finally {
+    tracker.stop();
+    await forEachLimit(names, p.setupConcurrency, async (namespace) => {
+      await env.kube.request(
+        "DELETE",
+        `/api/v1/namespaces/${namespace}/secrets?labelSelector=${encodeURIComponent(`${BASELINE_LABEL}=true`)}`,
+      );
+    }).catch((err: unknown) => {
+      p.log(`removing the baseline-loop secrets failed: ${String(err)}`);
+    });
   }
 }

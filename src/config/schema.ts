@@ -183,14 +183,14 @@ export const OPTION_SPECS: { readonly [K in OptionKey]: OptionSpec<Settings[K]> 
   kubeApiQps: {
     flag: "kube-api-qps",
     env: "EATR_KUBE_API_QPS",
-    default: "50",
+    default: "200",
     format: positiveNumber,
-    doc: "Maximum sustained writes per second to the Kubernetes API server (pull secrets and Events; never Lease renewals).",
+    doc: "Maximum sustained writes per second to the Kubernetes API server (pull secrets, Events, ServiceAccounts; never Lease renewals); lower while the server answers 429.",
   },
   kubeApiBurst: {
     flag: "kube-api-burst",
     env: "EATR_KUBE_API_BURST",
-    default: "100",
+    default: "1000",
     format: integerFormat("burst", 1, Number.MAX_SAFE_INTEGER),
     doc: "Writes allowed in a burst above kube-api-qps.",
   },

@@ -1,7 +1,7 @@
 import type { CoreV1Api, V1ObjectReference } from "@kubernetes/client-node";
 import type { Clock } from "../clock.ts";
 import { callOptions, describeApiError } from "./api.ts";
-import type { WriteLimiter } from "./write-limiter.ts";
+import type { WriteKind, WriteLimiter } from "./write-limiter.ts";
 
 export type EventType = "Normal" | "Warning";
 
@@ -17,11 +17,13 @@ export interface EventRecorderOptions {
   /** reportingInstance / source.host: this process's identity. */
   readonly instance: string;
   readonly logger?: EventLogger;
-  /** The shared client-side write limit: Events take it like every other write (none is lost to a 429). */
+  /** The shared client-side write limit: Events take it like every other write, and wait out a 429 with it. */
   readonly limiter?: WriteLimiter;
   /** A repeat of the same event within this window is counted locally and written at most once per window. */
   readonly aggregateWindowMs?: number;
   readonly timeoutMs?: number;
+  /** Aborting it ends writes in flight and waits for the limit or a Retry-After (shutdown). */
+  readonly signal?: AbortSignal;
 }
 
 interface Recent {
@@ -37,8 +39,8 @@ interface Recent {
  * Recording never throws and never blocks the caller on the API server.
  */
 export class EventRecorder {
-  private readonly o: Required<Omit<EventRecorderOptions, "logger" | "limiter">> &
-    Pick<EventRecorderOptions, "logger" | "limiter">;
+  private readonly o: Required<Omit<EventRecorderOptions, "logger" | "limiter" | "signal">> &
+    Pick<EventRecorderOptions, "logger" | "limiter" | "signal">;
   private readonly recent = new Map<string, Recent>();
   private seq = 0;
 
@@ -71,14 +73,15 @@ export class EventRecorder {
       recent.count++;
       if (nowMs - recent.lastWriteMs < this.o.aggregateWindowMs) return;
       recent.lastWriteMs = nowMs;
-      await this.o.limiter?.take();
-      await this.o.core.patchNamespacedEvent(
-        {
-          name: recent.eventName,
-          namespace: recent.namespace,
-          body: { count: recent.count, lastTimestamp: now as unknown as Date },
-        },
-        callOptions(this.o.timeoutMs, "application/merge-patch+json"),
+      await this.limited("event_patch", () =>
+        this.o.core.patchNamespacedEvent(
+          {
+            name: recent.eventName,
+            namespace: recent.namespace,
+            body: { count: recent.count, lastTimestamp: now as unknown as Date },
+          },
+          callOptions(this.o.timeoutMs, "application/merge-patch+json", this.o.signal),
+        ),
       );
       return;
     }
@@ -90,26 +93,32 @@ export class EventRecorder {
       count: 1,
       lastWriteMs: nowMs,
     });
-    await this.o.limiter?.take();
-    await this.o.core.createNamespacedEvent(
-      {
-        namespace,
-        body: {
-          metadata: { name: eventName, namespace },
-          involvedObject: obj,
-          type,
-          reason,
-          message: message.slice(0, 1024),
-          count: 1,
-          firstTimestamp: now as unknown as Date,
-          lastTimestamp: now as unknown as Date,
-          source: { component: this.o.component, host: this.o.instance },
-          reportingComponent: this.o.component,
-          reportingInstance: this.o.instance,
+    await this.limited("event_create", () =>
+      this.o.core.createNamespacedEvent(
+        {
+          namespace,
+          body: {
+            metadata: { name: eventName, namespace },
+            involvedObject: obj,
+            type,
+            reason,
+            message: message.slice(0, 1024),
+            count: 1,
+            firstTimestamp: now as unknown as Date,
+            lastTimestamp: now as unknown as Date,
+            source: { component: this.o.component, host: this.o.instance },
+            reportingComponent: this.o.component,
+            reportingInstance: this.o.instance,
+          },
         },
-      },
-      callOptions(this.o.timeoutMs),
+        callOptions(this.o.timeoutMs, undefined, this.o.signal),
+      ),
     );
+  }
+
+  /** One write under the shared limit (a 429 waited out and sent again), or straight away without one. */
+  private async limited<T>(kind: WriteKind, send: () => Promise<T>): Promise<T> {
+    return this.o.limiter === undefined ? send() : this.o.limiter.run(kind, send, this.o.signal);
   }
 
   private prune(nowMs: number): void {

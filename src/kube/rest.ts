@@ -6,12 +6,15 @@ export class KubeApiError extends Error {
   override readonly name = "KubeApiError";
   readonly statusCode: number;
   readonly body: string;
+  /** The answer's Retry-After header, when it had one (a 429 from API Priority and Fairness does). */
+  readonly retryAfter: string | undefined;
 
-  constructor(method: string, path: string, statusCode: number, body: string) {
+  constructor(method: string, path: string, statusCode: number, body: string, retryAfter?: string) {
     // The path and status only: bodies of failed writes may echo what was sent.
     super(`${method} ${path}: HTTP ${statusCode}`);
     this.statusCode = statusCode;
     this.body = body;
+    this.retryAfter = retryAfter;
   }
 }
 
@@ -278,7 +281,14 @@ export class RestClient {
     if (res.statusCode >= 200 && res.statusCode < 300) return res;
     const text = await res.body.text();
     if (res.statusCode === 401) this.auth = undefined;
-    throw new KubeApiError(method, path, res.statusCode, text);
+    const retryAfter = res.headers["retry-after"];
+    throw new KubeApiError(
+      method,
+      path,
+      res.statusCode,
+      text,
+      typeof retryAfter === "string" ? retryAfter : retryAfter?.[0],
+    );
   }
 }
 

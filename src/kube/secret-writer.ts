@@ -115,13 +115,22 @@ export class SecretWriter implements PullSecretWriter {
     };
   }
 
+  /** One write under the shared limit; a 429 is waited out and sent again there (WriteLimiter.run). */
   private async run<T>(operation: WriteOperation, call: () => Promise<T>): Promise<T> {
-    await this.o.limiter.take(this.o.signal);
+    const attempt = { sent: false };
     try {
-      const out = await call();
+      const out = await this.o.limiter.run(
+        `secret_${operation}`,
+        () => {
+          attempt.sent = true;
+          return call();
+        },
+        this.o.signal,
+      );
       this.o.observe?.(operation, "success");
       return out;
     } catch (err) {
+      if (!attempt.sent) throw err; // halted while waiting for the limit: nothing was written
       const status = statusOf(err);
       const result: WriteResult =
         status === 409

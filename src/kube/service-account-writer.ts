@@ -54,17 +54,26 @@ export class ServiceAccountWriter implements ServiceAccountApi {
   }
 
   async update(sa: V1ServiceAccount, operation: ServiceAccountOperation): Promise<void> {
-    await this.o.limiter.take(this.o.signal);
     const path = namespacedPath("serviceaccounts", sa.metadata?.namespace ?? "", sa.metadata?.name ?? "");
+    const attempt = { sent: false };
     try {
-      await this.o.rest.put(path, sa, {
-        query: { fieldManager: this.o.fieldManager },
-        accept: METADATA_ONLY,
-        timeoutMs: this.o.timeoutMs,
-        ...(this.o.signal ? { signal: this.o.signal } : {}),
-      });
+      // A 429 is waited out and the same PUT sent again (same resourceVersion: the server did not apply it).
+      await this.o.limiter.run(
+        "service_account_update",
+        () => {
+          attempt.sent = true;
+          return this.o.rest.put(path, sa, {
+            query: { fieldManager: this.o.fieldManager },
+            accept: METADATA_ONLY,
+            timeoutMs: this.o.timeoutMs,
+            ...(this.o.signal ? { signal: this.o.signal } : {}),
+          });
+        },
+        this.o.signal,
+      );
       this.o.observe?.(operation, "success");
     } catch (err) {
+      if (!attempt.sent) throw err; // halted while waiting for the limit: nothing was written
       const status = statusOf(err);
       this.o.observe?.(operation, status === 409 ? "conflict" : status === 404 ? "not_found" : "error");
       throw err;

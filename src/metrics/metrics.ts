@@ -28,6 +28,7 @@ export class ControllerMetrics {
   readonly pullSecretWrites: Counter<"operation" | "result">;
   readonly pullSecretConflicts: Counter<"namespace" | "reason">;
   readonly serviceAccountUpdates: Counter<"operation" | "result">;
+  readonly kubeApiThrottled: Counter<"operation">;
   readonly credentialErrors: Counter<"registry" | "reason">;
   readonly credentialsProblem: Gauge<"registry" | "reason">;
   readonly informerSynced: Gauge<"informer">;
@@ -98,6 +99,12 @@ export class ControllerMetrics {
       name: "eatr_service_account_updates_total",
       help: "ServiceAccount imagePullSecrets updates by operation (add, remove, update: both) and result (success, conflict, not_found, error).",
       labelNames: ["operation", "result"],
+      registers,
+    });
+    this.kubeApiThrottled = new Counter({
+      name: "eatr_kube_api_throttled_total",
+      help: "Writes the API server answered with HTTP 429 (API Priority and Fairness), by operation (secret_create, secret_update, secret_delete, event_create, event_patch, service_account_update); each is sent again after Retry-After while every writer slows down.",
+      labelNames: ["operation"],
       registers,
     });
     this.credentialErrors = new Counter({

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { CoreV1Api } from "@kubernetes/client-node";
+import { ApiException, type CoreV1Api } from "@kubernetes/client-node";
 import { EventRecorder } from "../../../src/kube/event-recorder.ts";
 import { WriteLimiter } from "../../../src/kube/write-limiter.ts";
 import { FakeClock } from "../../support/fake-clock.ts";
@@ -109,5 +109,40 @@ describe("EventRecorder", () => {
       await flush();
     }
     assert.equal(calls.length, 20, "then 10 a second, every one of them");
+  });
+
+  it("waits out a 429's Retry-After and sends the same Event again", async () => {
+    const clock = new FakeClock(Date.UTC(2026, 0, 1));
+    const sent: number[] = [];
+    const core = {
+      createNamespacedEvent: (p: { body: Record<string, unknown> }) => {
+        sent.push(clock.monotonic());
+        return sent.length === 1
+          ? Promise.reject(new ApiException(429, "too many", "{}", { "retry-after": "2" }))
+          : Promise.resolve(p.body);
+      },
+    } as unknown as CoreV1Api;
+    const throttled: string[] = [];
+    const warnings: string[] = [];
+    const recorder = new EventRecorder({
+      core,
+      clock,
+      component: "eatr",
+      instance: "test-1",
+      logger: { warn: (_obj, msg) => warnings.push(msg) },
+      limiter: new WriteLimiter({ qps: 10, burst: 10, clock, throttled: (op) => throttled.push(op) }),
+    });
+    recorder.record(secret, "Warning", "TokenRequestFailed", "ECR said no");
+    await flush();
+    assert.deepEqual(sent, [0]);
+    clock.advance(1_999);
+    await flush();
+    assert.deepEqual(sent, [0]);
+    clock.advance(1);
+    await flush();
+    await flush();
+    assert.deepEqual(sent, [0, 2_000]);
+    assert.deepEqual(throttled, ["event_create"]);
+    assert.deepEqual(warnings, [], "the Event was recorded in the end");
   });
 });
