@@ -71,7 +71,7 @@ export class Replicas {
       : this.live().find((r) => r.identity === identity);
   }
 
-  /** Starts one replica behind a new proxy; resolves once it logged its identity and port (30 s at most). */
+  /** Starts one replica behind a new proxy; resolves once it logged its identity and port (60 s at most; else it is killed). */
   async start(): Promise<Replica> {
     const name = `r${String(++this.started)}`;
     const proxy = await startTcpProxy(this.o.apiServer);
@@ -144,10 +144,13 @@ export class Replicas {
     if (child.stdout) createInterface({ input: child.stdout }).on("line", onLine);
     if (child.stderr) createInterface({ input: child.stderr }).on("line", onLine);
     const timer = setTimeout(() => {
-      ready.reject(new Error(`${name} did not log its identity and port within 30 s; see ${logFile}`));
-    }, 30_000);
+      ready.reject(new Error(`${name} did not log its identity and port within 60 s; see ${logFile}`));
+    }, 60_000);
     try {
       await ready.promise;
+    } catch (err) {
+      signalGroup(pid, "SIGKILL"); // never leave a half-started replica behind
+      throw err;
     } finally {
       clearTimeout(timer);
     }
