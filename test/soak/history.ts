@@ -45,6 +45,8 @@ export interface LeaseEntry {
   readonly holder: string;
   readonly transitions: number;
   readonly relisted?: boolean;
+  /** Read by the 250 ms poll rather than delivered by the watch (versions may arrive out of order). */
+  readonly polled?: boolean;
 }
 
 export interface OpEntry {

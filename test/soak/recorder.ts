@@ -19,10 +19,16 @@ export class Recorder {
   private readonly reflectors: Reflector[] = [];
   private readonly secrets = new Map<string, { item: KubeItem; writers: string[] }>();
   private readonly namespaces = new Map<string, KubeItem>();
-  private leaseRv = "";
+  private readonly leaseRvs = new Set<string>();
+  private poller: NodeJS.Timeout | undefined;
+
+  private readonly history: History;
+  private readonly leasePath: string;
 
   constructor(cp: ControlPlane, history: History, hostNamespace: string, leaseName: string) {
     const h = history;
+    this.history = history;
+    this.leasePath = `/apis/coordination.k8s.io/v1/namespaces/${hostNamespace}/leases/${leaseName}`;
     this.reflectors.push(
       new Reflector(cp, "/api/v1/secrets", {
         onList: (items, listRv, gap) => {
@@ -107,9 +113,27 @@ export class Recorder {
 
   async start(): Promise<void> {
     await Promise.all(this.reflectors.map((r) => r.start()));
+    // The Lease is also read every 250 ms: after an API server restart the watch resumes into 410 and
+    // relists, and the versions in between (a takeover) would otherwise be known only by the latest one.
+    const leaseReflector = this.reflectors[2];
+    let polling = false;
+    this.poller = setInterval(() => {
+      if (polling || leaseReflector === undefined) return;
+      polling = true;
+      leaseReflector
+        .get(this.leasePath)
+        .then((body) => {
+          this.lease(this.history, JSON.parse(body) as KubeItem, false, true);
+        })
+        .catch(() => undefined)
+        .finally(() => {
+          polling = false;
+        });
+    }, 250);
   }
 
   async stop(): Promise<void> {
+    clearInterval(this.poller);
     await Promise.all(this.reflectors.map((r) => r.stop()));
   }
 
@@ -172,10 +196,10 @@ export class Recorder {
     });
   }
 
-  private lease(h: History, l: KubeItem, relisted: boolean): void {
+  private lease(h: History, l: KubeItem, relisted: boolean, polled = false): void {
     const rv = l.metadata?.resourceVersion ?? "0";
-    if (this.leaseRv !== "" && BigInt(this.leaseRv) >= BigInt(rv)) return;
-    this.leaseRv = rv;
+    if (this.leaseRvs.has(rv)) return;
+    this.leaseRvs.add(rv);
     const spec = (l.spec ?? {}) as { holderIdentity?: string; leaseTransitions?: number };
     h.add({
       kind: "lease",
@@ -183,6 +207,7 @@ export class Recorder {
       holder: spec.holderIdentity ?? "",
       transitions: spec.leaseTransitions ?? 0,
       ...(relisted ? { relisted } : {}),
+      ...(polled ? { polled } : {}),
     });
   }
 }

@@ -111,7 +111,8 @@ export class Reflector {
     this.handler.onList(list.items ?? [], this.rv, gap);
   }
 
-  private get(path: string): Promise<string> {
+  /** One GET of `path` (an object or a list) with the admin credentials; rejects on any status but 200. */
+  get(path: string): Promise<string> {
     return new Promise((resolve, reject) => {
       const req = httpsRequest(
         new URL(path, this.creds.server),

@@ -108,6 +108,26 @@ describe("soak checker rules", () => {
     assert.equal(statusOf(byHand, "writers"), "pass");
   });
 
+  it("1: writes where a Lease watch gap may hide a takeover are not judged; a gap that hid nothing is", () => {
+    const gap: Entry = {
+      kind: "watch-gap",
+      t: 15,
+      resource: "leases",
+      detail: "410",
+      fromRv: "10",
+      toRv: "30",
+    };
+    const relisted: Entry = { kind: "lease", t: 16, rv: "25", holder: "b", transitions: 1 };
+    // a held the Lease at 10, b at 25 (relisted): when b took over in between is unknown.
+    const hidden = check([META, lease(10, "a"), gap, relisted, secret(20, { managers: ["eatr/a"] })]);
+    assert.equal(statusOf(hidden, "writers"), "pass");
+    assert.equal(hidden[0]?.counts["writes in such a gap (not verifiable)"], 1);
+    // The relist found the version last seen: nothing was hidden, and a's write after b's term began fails.
+    const nothing: Entry = { ...gap, fromRv: "12", toRv: "14" };
+    const late = check([META, lease(10, "a"), lease(12, "b"), nothing, secret(20, { managers: ["eatr/a"] })]);
+    assert.equal(statusOf(late, "writers"), "fail");
+  });
+
   it("3: a foreign secret rewritten by anyone fails", () => {
     const op: Entry = {
       kind: "op",
