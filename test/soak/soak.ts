@@ -229,9 +229,6 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
 
     // ---- setup: host namespace, credential secrets, the first namespaces, the watches, the replicas ----
     await kube.json("POST", "/api/v1/namespaces", { metadata: { name: HOST_NAMESPACE } });
-    if (sts)
-      for (const r of schedule.registries.filter((x) => x.role))
-        sts.addRole({ arn: roleArn(r), trustedCallers: [] });
     for (const r of schedule.registries) {
       activateKey(world, r, 0);
       await putCredentials(world, r, credentialData(world, r, 0));
