@@ -1,68 +1,18 @@
 /**
  * The checker: reads a soak history (history.ts) and judges six invariants, each with counts. Pure: no
  * I/O, no clock. A history without the evidence an invariant needs (an excerpt) gives "no-data" for it;
- * the runner demands "pass" for all six.
+ * the runner demands "pass" for all six. Invariants 2 and 5 live in convergence.ts and cost.ts.
  *
  * resourceVersions are etcd revisions (one etcd): they order secret writes against Lease updates exactly.
  */
-import type {
-  AwsCallEntry,
-  ConvergenceEntry,
-  Entry,
-  FinalNamespace,
-  LeaseEntry,
-  MetaEntry,
-  NamespaceEntry,
-  OpEntry,
-  SecretEntry,
-  StateEntry,
-} from "./history.ts";
+import { checkConvergence } from "./convergence.ts";
+import { checkCost } from "./cost.ts";
+import type { Entry, LeaseEntry, MetaEntry, NamespaceEntry, SecretEntry } from "./history.ts";
+import { byRv, metaOf, of, result, rv, withMeta, type InvariantResult, type Violation } from "./invariant.ts";
 
-export type InvariantId = "writers" | "convergence" | "foreign" | "uid" | "cost" | "secrets";
-
-export const INVARIANTS: readonly { id: InvariantId; title: string }[] = [
-  { id: "writers", title: "1. never two writers in one Lease term (every write by the Lease holder)" },
-  { id: "convergence", title: "2. convergence after the nemesis stops, within the bound" },
-  { id: "foreign", title: "3. foreign secrets untouched (resourceVersion unchanged)" },
-  { id: "uid", title: "4. a managed secret keeps its uid while its namespace keeps the label" },
-  { id: "cost", title: "5. bounded cost: ECR + STS calls within the formula, none per namespace" },
-  { id: "secrets", title: "6. no secret material in logs, Events or /metrics" },
-];
-
-export interface Violation {
-  readonly message: string;
-  /** The shortest part of the history that shows it (self-contained: the checker reports it again). */
-  readonly excerpt: readonly Entry[];
-}
-
-export interface InvariantResult {
-  readonly id: InvariantId;
-  readonly title: string;
-  readonly status: "pass" | "fail" | "no-data";
-  readonly counts: Readonly<Record<string, number | string>>;
-  readonly violations: readonly Violation[];
-}
-
-const rv = (e: { rv: string }): bigint => BigInt(e.rv);
-const byRv = <T extends { rv: string }>(a: T, b: T): number => (rv(a) < rv(b) ? -1 : rv(a) > rv(b) ? 1 : 0);
-
-function metaOf(entries: readonly Entry[]): MetaEntry | undefined {
-  return entries.find((e): e is MetaEntry => e.kind === "meta");
-}
-
-function of<K extends Entry["kind"]>(entries: readonly Entry[], kind: K): Extract<Entry, { kind: K }>[] {
-  return entries.filter((e): e is Extract<Entry, { kind: K }> => e.kind === kind);
-}
-
-function result(
-  id: InvariantId,
-  status: InvariantResult["status"],
-  counts: Record<string, number | string>,
-  violations: Violation[] = [],
-): InvariantResult {
-  const title = INVARIANTS.find((i) => i.id === id)?.title ?? id;
-  return { id, title, status: violations.length > 0 ? "fail" : status, counts, violations };
-}
+export { convergenceProblems, foreignUidsOf } from "./convergence.ts";
+export { backoffSteps } from "./cost.ts";
+export { INVARIANTS, type InvariantId, type InvariantResult, type Violation } from "./invariant.ts";
 
 /** Judges every invariant. */
 export function check(entries: readonly Entry[]): InvariantResult[] {
@@ -76,9 +26,6 @@ export function check(entries: readonly Entry[]): InvariantResult[] {
     checkSecrets(entries, meta),
   ];
 }
-
-const withMeta = (meta: MetaEntry | undefined, rest: Entry[]): Entry[] =>
-  meta === undefined ? rest : [meta, ...rest];
 
 // ---- 1. writers ------------------------------------------------------------------------------------------
 
@@ -170,101 +117,6 @@ function checkWriters(entries: readonly Entry[], meta: MetaEntry | undefined): I
     },
     violations,
   );
-}
-
-// ---- 2. convergence --------------------------------------------------------------------------------------
-
-/** What is wrong with one final state: empty when every namespace is as it should be. */
-export function convergenceProblems(
-  state: Pick<StateEntry, "at" | "namespaces">,
-  meta: Pick<MetaEntry, "registries" | "timings">,
-  foreignUids: ReadonlySet<string>,
-): { ns: string; problem: string }[] {
-  const problems: { ns: string; problem: string }[] = [];
-  for (const ns of state.namespaces) {
-    if (ns.phase !== "Active") continue;
-    for (const r of meta.registries) {
-      const wants = ns.labels[r.host] === "true";
-      const s = ns.secrets.find((x) => x.name === r.host);
-      const say = (problem: string): void => {
-        problems.push({ ns: ns.name, problem: `${r.host}: ${problem}` });
-      };
-      if (s !== undefined && !s.managed) {
-        if (!foreignUids.has(s.uid)) say(`a secret without eatr's label that the generator did not create`);
-        continue; // a foreign secret: eatr must leave it alone, whether the namespace asks or not
-      }
-      if (!wants) {
-        if (s !== undefined)
-          say("eatr's secret is still there, but the namespace does not ask for the registry");
-        continue;
-      }
-      if (s === undefined) {
-        say("the namespace asks for the registry but has no pull secret");
-        continue;
-      }
-      if (!s.owned) say("the pull secret is not exactly eatr's (annotation or data differ)");
-      else if (!s.tokenIssued) say("the pull secret's token was not minted by ECR for this registry");
-      else if ((s.tokenExpiresAtMs ?? 0) - state.at < meta.timings.safetyMarginMs)
-        say(
-          `the token expires in ${String(Math.round(((s.tokenExpiresAtMs ?? 0) - state.at) / 1000))} s, less than the safety margin`,
-        );
-    }
-  }
-  return problems;
-}
-
-export function foreignUidsOf(entries: readonly Entry[]): Set<string> {
-  return new Set(
-    of(entries, "op").flatMap((o) =>
-      o.action.kind === "foreign-create" && o.outcome === "ok" && o.uid !== undefined ? [o.uid] : [],
-    ),
-  );
-}
-
-function checkConvergence(entries: readonly Entry[], meta: MetaEntry | undefined): InvariantResult {
-  const conv = of(entries, "convergence").at(-1);
-  const state = of(entries, "state").at(-1);
-  if (meta === undefined || conv === undefined || state === undefined)
-    return result("convergence", "no-data", {});
-  const problems = convergenceProblems(state, meta, foreignUidsOf(entries));
-  const active = state.namespaces.filter((n) => n.phase === "Active");
-  const wanting = active.reduce(
-    (s, n) => s + meta.registries.filter((r) => n.labels[r.host] === "true").length,
-    0,
-  );
-  const counts = {
-    "Active namespaces at the end": active.length,
-    "(namespace, registry) pairs asked for": wanting,
-    bound: `${String(Math.round(conv.boundMs / 1000))} s (${conv.boundFormula})`,
-    "converged after":
-      conv.convergedAfterMs === undefined
-        ? "not within the bound"
-        : `${(conv.convergedAfterMs / 1000).toFixed(1)} s`,
-    "problems in the final state": problems.length,
-  };
-  const violations: Violation[] = [];
-  const byNs = new Map<string, string[]>();
-  for (const p of problems) byNs.set(p.ns, [...(byNs.get(p.ns) ?? []), p.problem]);
-  for (const [ns, list] of byNs) {
-    const trimmed: StateEntry = { ...state, namespaces: state.namespaces.filter((n) => n.name === ns) };
-    const hosts = new Set(list.map((p) => p.slice(0, p.indexOf(":"))));
-    const story = entries.filter(
-      (e) =>
-        (e.kind === "namespace" && e.name === ns) ||
-        (e.kind === "secret" && e.ns === ns && hosts.has(e.name)) ||
-        (e.kind === "op" && e.action.ns === ns),
-    );
-    violations.push({
-      message: `${ns}: ${list.join("; ")}`,
-      excerpt: withMeta(meta, [...story.slice(-12), conv, trimmed]),
-    });
-  }
-  if (conv.convergedAfterMs === undefined && violations.length === 0)
-    violations.push({
-      message: "no converged state within the bound",
-      excerpt: withMeta(meta, [conv, state]),
-    });
-  return result("convergence", "pass", counts, violations);
 }
 
 // ---- 3. foreign secrets ----------------------------------------------------------------------------------
@@ -395,124 +247,6 @@ function checkUid(entries: readonly Entry[], meta: MetaEntry | undefined): Invar
   );
 }
 
-// ---- 5. cost ---------------------------------------------------------------------------------------------
-
-/** Calls one fault window of `ms` can cost a registry: backoff 1 s doubling to 5 min, plus the recovery. */
-export function backoffSteps(ms: number): number {
-  let steps = 0;
-  let waited = 0;
-  for (let delay = 1_000; waited <= ms; delay = Math.min(delay * 2, 300_000)) {
-    steps++;
-    waited += delay;
-  }
-  return steps + 1;
-}
-
-interface FaultWindow {
-  kind: string;
-  from: number;
-  to: number;
-  registry?: number;
-}
-
-const ENDS: Readonly<Record<string, string>> = {
-  "ecr-fail": "ecr-ok",
-  "ecr-slow": "ecr-fast",
-  "ecr-short-tokens": "ecr-normal-tokens",
-  "sts-fail": "sts-ok",
-  "wrong-key": "right-key",
-};
-
-function faultWindows(ops: readonly OpEntry[], endT: number): FaultWindow[] {
-  const windows: FaultWindow[] = [];
-  const open = new Map<string, FaultWindow>();
-  for (const o of ops) {
-    if (o.outcome !== "ok") continue;
-    const kind = o.action.kind;
-    const registry = typeof o.action.registry === "number" ? o.action.registry : undefined;
-    if (kind in ENDS) {
-      const w: FaultWindow = { kind, from: o.t, to: endT, ...(registry === undefined ? {} : { registry }) };
-      open.set(`${kind}/${String(registry)}`, w);
-      windows.push(w);
-    }
-    for (const [start, end] of Object.entries(ENDS)) {
-      if (end !== kind) continue;
-      const key = `${start}/${String(registry)}`;
-      const w = open.get(key);
-      if (w !== undefined) {
-        w.to = o.t;
-        open.delete(key);
-      }
-    }
-  }
-  return windows;
-}
-
-function checkCost(entries: readonly Entry[], meta: MetaEntry | undefined): InvariantResult {
-  const calls = of(entries, "aws-call");
-  if (meta === undefined || calls.length === 0 || !entries.some((e) => e.kind === "convergence"))
-    return result("cost", "no-data", { calls: calls.length });
-  const conv = of(entries, "convergence").at(-1) as ConvergenceEntry;
-  const endT = Math.max(...entries.map((e) => e.t));
-  const ops = of(entries, "op");
-  const leases = of(entries, "lease").sort(byRv);
-  const termStarts = leases.filter(
-    (l, i) => l.holder !== "" && (i === 0 || leases[i - 1]?.holder !== l.holder),
-  );
-  const windows = faultWindows(ops, conv.settledAt);
-  const t = meta.timings;
-  const renewals = Math.ceil(endT / t.renewalIntervalMs) + 1;
-  const namespaces = new Set(of(entries, "namespace").map((n) => n.name)).size;
-  const violations: Violation[] = [];
-  const counts: Record<string, number | string> = {
-    "leader terms": termStarts.length,
-    "renewals (run / renewal interval + 1)": renewals,
-    "namespaces seen": namespaces,
-  };
-  for (const r of meta.registries) {
-    const mine = calls.filter((c) => c.registry === r.index);
-    const ecr = mine.filter((c) => c.service === "ecr").length;
-    const sts = mine.filter((c) => c.service === "sts").length;
-    const rotations = ops.filter(
-      (o) =>
-        o.outcome === "ok" &&
-        o.action.registry === r.index &&
-        ["cred-rotate", "cred-recreate", "wrong-key", "right-key"].includes(o.action.kind),
-    ).length;
-    const relevant = windows.filter((w) =>
-      w.registry === undefined ? w.kind !== "sts-fail" || r.role : w.registry === r.index,
-    );
-    let backoff = 0;
-    let shortTokens = 0;
-    for (const w of relevant) {
-      const terms = 1 + termStarts.filter((l) => l.t >= w.from && l.t <= w.to + 10_000).length;
-      if (w.kind === "ecr-short-tokens") shortTokens += terms * (Math.ceil((w.to - w.from) / 20_000) + 1);
-      else backoff += terms * backoffSteps(w.to - w.from + 10_000);
-    }
-    // A role registry's fetch is an STS call then an ECR call. Successful calls are what a per-namespace
-    // call pattern would multiply: they get the tight bound (one per term, rotation, renewal, short-token
-    // refresh and fault recovery); failed calls get the backoff steps.
-    const perFetch = r.role ? 2 : 1;
-    const ok = mine.filter((c) => c.outcome === "ok").length;
-    const okAllowed = perFetch * (termStarts.length + rotations + renewals + shortTokens + relevant.length);
-    const allowed = okAllowed + perFetch * backoff;
-    const okFormula =
-      `${String(perFetch)} × (terms ${String(termStarts.length)} + rotations ${String(rotations)} + renewals ${String(renewals)}` +
-      ` + short-token refreshes ${String(shortTokens)} + fault recoveries ${String(relevant.length)}) = ${String(okAllowed)}`;
-    const formula = `${String(okAllowed)} + ${String(perFetch)} × backoff steps ${String(backoff)} = ${String(allowed)}`;
-    counts[`registry ${String(r.index)} successful calls`] = `${String(ok)} ≤ ${okFormula}`;
-    counts[`registry ${String(r.index)} all calls (ECR + STS)`] =
-      `${String(ecr)} + ${String(sts)} = ${String(ecr + sts)} ≤ ${formula}`;
-    if (ok > okAllowed || ecr + sts > allowed) {
-      violations.push({
-        message: `registry ${String(r.index)} (${r.host}): ${String(ok)} successful calls (≤ ${okFormula}), ${String(ecr + sts)} in all (≤ ${formula})`,
-        excerpt: withMeta(meta, [conv, ...mine.slice(-20)]),
-      });
-    }
-  }
-  return result("cost", "pass", counts, violations);
-}
-
 // ---- 6. secret material ----------------------------------------------------------------------------------
 
 function checkSecrets(entries: readonly Entry[], meta: MetaEntry | undefined): InvariantResult {
@@ -537,4 +271,3 @@ function checkSecrets(entries: readonly Entry[], meta: MetaEntry | undefined): I
 }
 
 /** The state of every namespace, as the runner snapshots it (re-exported for the runner's types). */
-export type { FinalNamespace, AwsCallEntry };
