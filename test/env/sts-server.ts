@@ -16,7 +16,8 @@
  *   the local ECR endpoint accepts them until they expire, for the role's account.
  *
  * Counters: calls(roleArn) counts requests naming that role, log() tells each request's outcome;
- * failNext(n, "throttle") answers the next n requests with 400 Throttling.
+ * failNext(n, "throttle") answers the next n requests with 400 Throttling; setFailureMode("throttle" |
+ * "server") answers every request with 400 Throttling / 500 InternalFailure until set back to null.
  */
 import { type JsonWebKey, createHash, createPublicKey, randomBytes, randomUUID, verify } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
@@ -52,7 +53,11 @@ export interface OidcIssuer {
   jwks(): Promise<{ keys: (JsonWebKey & { kid?: string })[] }>;
 }
 
-export type StsFailure = "throttle";
+export type StsFailure =
+  /** 400 Throttling "Rate exceeded" */
+  | "throttle"
+  /** 500 InternalFailure */
+  | "server";
 
 export interface StsCall {
   at: number;
@@ -67,6 +72,9 @@ export interface IssuedCredentials {
   roleArn: string;
   accessKeyId: string;
   expiresAtMs: number;
+  /** The issued secret key and session token (tests look for them where they must never appear). */
+  secretAccessKey: string;
+  sessionToken: string;
   action: "AssumeRole" | "AssumeRoleWithWebIdentity";
   /** The JWT's sub, for web identity. */
   subject?: string;
@@ -105,6 +113,7 @@ export class StsServer {
   private readonly roles = new Map<string, StsRole>();
   private jwks: { keys: (JsonWebKey & { kid?: string })[] } | undefined;
   private failures: StsFailure[] = [];
+  private failureMode: StsFailure | null = null;
   private callLog: StsCall[] = [];
   private readonly issuedList: IssuedCredentials[] = [];
 
@@ -136,6 +145,11 @@ export class StsServer {
   /** The next n requests fail with `kind` before anything is checked. */
   failNext(n: number, kind: StsFailure): void {
     for (let i = 0; i < n; i++) this.failures.push(kind);
+  }
+
+  /** Every request fails with `kind` (after any failNext queue) until set back to null. */
+  setFailureMode(kind: StsFailure | null): void {
+    this.failureMode = kind;
   }
 
   /** Requests naming this role (any outcome), or every request. */
@@ -178,7 +192,9 @@ export class StsServer {
     };
     this.callLog.push(call);
     const answer = async (): Promise<StsError | { xml: string; issued: IssuedCredentials }> => {
-      if (this.failures.shift() === "throttle") return fail(400, "Throttling", "Rate exceeded");
+      const failure = this.failures.shift() ?? this.failureMode;
+      if (failure === "throttle") return fail(400, "Throttling", "Rate exceeded");
+      if (failure === "server") return fail(500, "InternalFailure", "injected STS failure");
       if (req.method !== "POST") return fail(400, "InvalidAction", "STS wants POST");
       if (form.get("Version") !== "2011-06-15") return fail(400, "InvalidParameterValue", "bad Version");
       switch (call.action) {
@@ -324,6 +340,8 @@ export class StsServer {
         roleArn: role.arn,
         accessKeyId,
         expiresAtMs,
+        secretAccessKey,
+        sessionToken,
         action,
         ...web,
       },

@@ -3,7 +3,7 @@
  * through), to a target port. `cut()` partitions whoever talks through it: existing connections stop
  * forwarding in both directions (their upstream side is closed, the client side is left open and silent)
  * and new connections are accepted but never forwarded, so the client's calls hang until its own timeouts,
- * like a network partition (not a fast "connection refused").
+ * like a network partition (not a fast "connection refused"). `heal()` forwards new connections again.
  *
  * Proxies live in the test process: close() (or closeAllProxies(), run by the e2e files' `after`) destroys
  * every socket and the listener; they also go when the process exits.
@@ -18,6 +18,11 @@ export interface TcpProxy {
   readonly isCut: boolean;
   /** Partitions the client: no byte is forwarded any more, in either direction, on any connection. */
   cut(): void;
+  /**
+   * Ends the partition: new connections are forwarded again. Connections black-holed by cut() stay silent
+   * (as after a real partition, the client notices them only by its own timeouts).
+   */
+  heal(): void;
   /** Connections accepted so far. */
   accepted(): number;
   /** Destroys every socket and stops listening. */
@@ -96,6 +101,9 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
         blackHole(client);
       }
       pairs.clear();
+    },
+    heal: () => {
+      cut = false;
     },
     accepted: () => accepted,
     close: async () => {
