@@ -63,6 +63,8 @@ interface HandlerContext {
   metrics: ReconcileMetrics;
   logger: WorkerLogger | undefined;
   controller: string;
+  /** True once the pool is stopping: a reconcile that fails then was cut short by the shutdown. */
+  stopping: () => boolean;
 }
 
 /**
@@ -76,7 +78,14 @@ function applyOutcome(c: HandlerContext, key: string, outcome: Outcome): void {
     if (terminal) c.queue.forget(key);
     else c.queue.addRateLimited(key);
     c.metrics.count("error", terminal);
-    c.logger?.error({ err: outcome.error, controller: c.controller, key, terminal }, "Reconciler error");
+    // A reconcile in flight when the pool stops (leadership lost, SIGTERM) fails because the parts it
+    // uses were closed under it: that is the shutdown, not a fault; it wrote nothing after the halt.
+    if (c.stopping())
+      c.logger?.debug(
+        { err: outcome.error, controller: c.controller, key },
+        "Reconcile cut short by shutdown",
+      );
+    else c.logger?.error({ err: outcome.error, controller: c.controller, key, terminal }, "Reconciler error");
     return;
   }
   const after = outcome.result?.requeueAfterMs;
@@ -117,11 +126,11 @@ export function runWorkers(options: RunWorkersOptions): WorkerPool {
   const clock = options.clock ?? realClock;
   const metrics = new ReconcileMetrics({ registry: options.registry, controller: options.name });
   metrics.setMaxConcurrentReconciles(concurrency);
-  const context: HandlerContext = { queue, metrics, logger, controller: options.name };
   const pool = new PQueue({ concurrency });
   let running = 0;
   let stopping = false;
   const isStopping = (): boolean => stopping;
+  const context: HandlerContext = { queue, metrics, logger, controller: options.name, stopping: isStopping };
   let wake: (() => void) | undefined;
   const wakeDispatcher = (): void => {
     const w = wake;

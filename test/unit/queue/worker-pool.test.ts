@@ -291,6 +291,36 @@ describe("runWorkers", () => {
     await resolvedNow(pool.stop());
   });
 
+  it("logs a reconcile that fails while the pool stops (cut short by the shutdown) at debug, not as an error", async () => {
+    const lines: Record<string, unknown>[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
+        callback();
+      },
+    });
+    const clock = new FakeClock();
+    const queue = new RateLimitingQueue({ clock });
+    const reconciler = new FakeReconciler();
+    const pool = runWorkers({
+      queue,
+      reconcile: reconciler.reconcile,
+      concurrency: 1,
+      name: "eatr",
+      logger: pino({ level: "debug" }, sink),
+      clock,
+    });
+    queue.add("ns-1");
+    await flush();
+    const stopped = pool.stop();
+    await reconciler.finish("ns-1", { error: new Error("TokenCache is closed") });
+    await resolvedNow(stopped);
+    assert.deepEqual(
+      lines.map((l) => ({ level: l.level, msg: l.msg, key: l.key })),
+      [{ level: 20, msg: "Reconcile cut short by shutdown", key: "ns-1" }],
+    );
+  });
+
   it("lets two controllers share one registry", async () => {
     const registry = new Registry();
     const clock = new FakeClock();
