@@ -1,6 +1,11 @@
 import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
-import { CoreV1Api, type KubeConfig, type V1ObjectReference } from "@kubernetes/client-node";
+import {
+  CoreV1Api,
+  type KubeConfig,
+  type V1Namespace,
+  type V1ObjectReference,
+} from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { realClock, sleep, type Clock } from "./clock.ts";
 import { credentialSecretName } from "./ecr/credentials.ts";
@@ -11,6 +16,7 @@ import { TokenReporter } from "./ecr/token-reporter.ts";
 import { informersReadiness } from "./informers/informer.ts";
 import { EATR_FIELD_MANAGER_PREFIX } from "./informers/pull-secrets.ts";
 import { createSources, type Sources } from "./informers/sources.ts";
+import { statusOf } from "./kube/api.ts";
 import { EventRecorder } from "./kube/event-recorder.ts";
 import { OwnWrites } from "./kube/own-writes.ts";
 import { RestClient } from "./kube/rest.ts";
@@ -223,6 +229,14 @@ export class Controller {
       credentialsSecretPrefix,
       declaredRegistry: (host) => options.registries?.find((r) => r.host === host),
       registryPolicy,
+      liveNamespace: async (name) => {
+        try {
+          return await rest.get<V1Namespace>(`/api/v1/namespaces/${encodeURIComponent(name)}`);
+        } catch (err) {
+          if (statusOf(err) === 404) return undefined;
+          throw err;
+        }
+      },
       installation: options.installation,
       credentialProblems: this.credentialProblems,
       contests: new Contests({ clock }),

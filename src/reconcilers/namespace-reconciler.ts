@@ -80,6 +80,13 @@ export interface ReconcileLogger {
 export interface NamespaceReconcilerOptions {
   readonly caches: Caches;
   readonly tokens: Tokens;
+  /**
+   * Reads a Namespace from the API server (GET; undefined when it is gone). Before deleting a pull secret
+   * its namespace no longer asks for, eatr checks the live namespace: a replica whose namespace watch was
+   * cut off (a partition it has not noticed yet) and that just became leader must not delete a secret on a
+   * label change it has not seen. Unset: the cache is trusted (unit tests).
+   */
+  readonly liveNamespace?: (name: string) => Promise<V1Namespace | undefined>;
   readonly writer: PullSecretWriter;
   readonly events: ReconcileEvents;
   readonly hostNamespace: string;
@@ -113,6 +120,9 @@ export class ReconcileError extends Error {
 /** Stop reconciling this namespace: it is being deleted. */
 const TERMINATING = Symbol("terminating");
 type Step = { requeueAfterMs?: number } | typeof TERMINATING | undefined;
+
+/** How soon a namespace whose cache was found behind the API server is looked at again. */
+const STALE_CACHE_REQUEUE_MS = 5_000;
 
 /**
  * Level-based reconcile of one namespace (the key): makes its managed pull secrets match its registry
@@ -168,6 +178,11 @@ export class NamespaceReconciler {
       if (!policy.manages(cached.metadata?.name ?? "") || !policy.manages(registry)) {
         // Restricted mode: a secret of an undeclared registry is left as it is, never deleted.
         this.o.logger.debug({ namespace, registry }, "pull secret of an undeclared registry left alone");
+        continue;
+      }
+      if (await this.stillWanted(namespace, cached.metadata?.name ?? "", policy)) {
+        // The cache is behind the API server: its namespace event is on the way; look again shortly.
+        later({ requeueAfterMs: STALE_CACHE_REQUEUE_MS });
         continue;
       }
       const { actual, contents } = await this.beforeDelete(namespace, cached);
@@ -305,6 +320,32 @@ export class NamespaceReconciler {
    * The secret to decide a deletion on: deleting needs the data's proof (isOwnedPullSecret), so it is read
    * (GET) first, unless a read at this resourceVersion already showed it unprovable.
    */
+  /**
+   * True when the live namespace still asks for this pull secret although the cached one does not. Costs one
+   * GET, and only before a delete (a label removal), never on the warm path.
+   */
+  private async stillWanted(
+    namespace: string,
+    secretName: string,
+    policy: Pick<RegistryPolicy, "wants">,
+  ): Promise<boolean> {
+    if (this.o.liveNamespace === undefined) return false;
+    let live: V1Namespace | undefined;
+    try {
+      live = await this.o.liveNamespace(namespace);
+    } catch (err) {
+      throw new Error(`read namespace ${namespace} failed: ${describeApiError(err)}`, { cause: err });
+    }
+    if (live === undefined) return false;
+    const wanted = policy.wants(live).wanted.some((r) => r.host === secretName);
+    if (wanted)
+      this.o.logger.info(
+        { namespace, registry: secretName },
+        "pull secret kept: the cached namespace no longer asks for it, but the API server's does (the cache is behind)",
+      );
+    return wanted;
+  }
+
   private async beforeDelete(
     namespace: string,
     cached: CachedPullSecret,

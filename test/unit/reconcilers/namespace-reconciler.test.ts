@@ -96,6 +96,8 @@ function setup(
     restricted?: boolean;
     writer?: FakeWriter;
     registryPolicy?: RegistryPolicy;
+    /** The API server's namespaces (NamespaceReconcilerOptions.liveNamespace), when they differ from the cache. */
+    live?: Map<string, V1Namespace>;
   } = {},
 ) {
   const clock = new FakeClock(Date.UTC(2026, 0, 1));
@@ -166,6 +168,9 @@ function setup(
     logger: { debug: () => undefined, info: log, warn },
     observer: { conflict: (ns, name, reason) => conflicts.push(`${ns}/${name} ${reason}`) },
     ...(options.registryPolicy === undefined ? {} : { registryPolicy: options.registryPolicy }),
+    ...(options.live === undefined
+      ? {}
+      : { liveNamespace: (n: string) => Promise.resolve(options.live?.get(n) ?? namespaces.get(n)) }),
   });
   /** Reconciles until the tokens it asked for have arrived: a reconcile never waits for ECR. */
   const run = async (ns: string) => {
@@ -337,6 +342,30 @@ describe("NamespaceReconciler", () => {
     assert.equal(t.provider.calls.length, 2);
     assert.equal(t.provider.calls[1]?.credentials.secretAccessKey, "rotated");
     assert.deepEqual(t.writer.writes, [`create team-a/${A}`, `update team-a/${A}`]);
+  });
+
+  it("before deleting, checks the live namespace: a cache behind the API server (a cut-off watch) deletes nothing", async () => {
+    const live = new Map<string, V1Namespace>();
+    const t = setup({ live });
+    t.addCredentials(A);
+    t.addNamespace("team-a", { [A]: "true" });
+    await t.run("team-a");
+    // The cache lost the label (say, it never saw it come back); the API server's namespace still has it.
+    live.set("team-a", {
+      metadata: { name: "team-a", labels: { [A]: "true" } },
+      status: { phase: "Active" },
+    });
+    t.addNamespace("team-a", {});
+    const result = await t.run("team-a");
+    assert.deepEqual(t.writer.writes, [`create team-a/${A}`], "not deleted");
+    assert.equal(result?.requeueAfterMs, 5_000, "looked at again once the cache may have caught up");
+    assert.ok(
+      t.logs.some((l) => l.startsWith("pull secret kept: the cached namespace no longer asks for it")),
+    );
+    // Once the API server agrees, the delete goes ahead.
+    live.set("team-a", { metadata: { name: "team-a", labels: {} }, status: { phase: "Active" } });
+    await t.run("team-a");
+    assert.deepEqual(t.writer.writes, [`create team-a/${A}`, `delete team-a/${A}`]);
   });
 
   it("never deletes a secret that merely carries its label, or a copy under another name", async () => {
