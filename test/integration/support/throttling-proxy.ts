@@ -7,12 +7,11 @@
  *
  * eatr talks to it with `kubeconfig()`: http://127.0.0.1:<port>, no credentials.
  */
-import { writeFile } from "node:fs/promises";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { request, type RequestOptions } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
-import { join } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
+import { closeProxyServer, writeProxyKubeconfig } from "./proxy-kubeconfig.ts";
 
 export interface ProxiedWrite {
   readonly method: string;
@@ -132,37 +131,7 @@ export async function startThrottlingProxy(
   const port = (http.address() as AddressInfo).port;
   return {
     writes: () => writes,
-    kubeconfig: async (dir) => {
-      const file = join(dir, `kubeconfig-throttling-proxy-${port}.yaml`);
-      await writeFile(
-        file,
-        [
-          "apiVersion: v1",
-          "kind: Config",
-          "clusters:",
-          "  - name: proxy",
-          // client-node refuses plain HTTP unless TLS verification is off (there is no TLS to verify).
-          `    cluster: { server: "http://127.0.0.1:${port}", insecure-skip-tls-verify: true }`,
-          "users:",
-          "  - name: anonymous",
-          "    user: {}",
-          "contexts:",
-          "  - name: proxy",
-          "    context: { cluster: proxy, user: anonymous }",
-          "current-context: proxy",
-          "",
-        ].join("\n"),
-        { mode: 0o600 },
-      );
-      return file;
-    },
-    close: async () => {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => {
-        http.close(() => {
-          resolve();
-        });
-      });
-    },
+    kubeconfig: (dir) => writeProxyKubeconfig(dir, "throttling-proxy", port),
+    close: () => closeProxyServer(http, sockets),
   };
 }

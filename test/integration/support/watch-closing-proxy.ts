@@ -8,12 +8,11 @@
  * eatr talks to it with `kubeconfig()`: http://127.0.0.1:<port>, no credentials. Close it with close(); it
  * goes with the test process anyway.
  */
-import { writeFile } from "node:fs/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { request, type RequestOptions } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
-import { join } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
+import { closeProxyServer, writeProxyKubeconfig } from "./proxy-kubeconfig.ts";
 
 export interface WatchClosingProxy {
   readonly port: number;
@@ -118,37 +117,7 @@ export async function startWatchClosingProxy(kubeconfigPath: string): Promise<Wa
     passWatches: () => {
       closeWatches = false;
     },
-    kubeconfig: async (dir) => {
-      const path = join(dir, `kubeconfig-watch-closing-proxy-${port}.yaml`);
-      await writeFile(
-        path,
-        [
-          "apiVersion: v1",
-          "kind: Config",
-          "clusters:",
-          "  - name: proxy",
-          // client-node refuses plain HTTP unless TLS verification is off (there is no TLS to verify).
-          `    cluster: { server: "http://127.0.0.1:${port}", insecure-skip-tls-verify: true }`,
-          "users:",
-          "  - name: anonymous",
-          "    user: {}",
-          "contexts:",
-          "  - name: proxy",
-          "    context: { cluster: proxy, user: anonymous }",
-          "current-context: proxy",
-          "",
-        ].join("\n"),
-        { mode: 0o600 },
-      );
-      return path;
-    },
-    close: async () => {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => {
-        http.close(() => {
-          resolve();
-        });
-      });
-    },
+    kubeconfig: (dir) => writeProxyKubeconfig(dir, "watch-closing-proxy", port),
+    close: () => closeProxyServer(http, sockets),
   };
 }
