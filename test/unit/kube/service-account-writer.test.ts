@@ -1,27 +1,10 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { V1ServiceAccount } from "@kubernetes/client-node";
-import { KubeApiError, type RestClient } from "../../../src/kube/rest.ts";
 import { ServiceAccountWriter } from "../../../src/kube/service-account-writer.ts";
 import { WriteLimiter } from "../../../src/kube/write-limiter.ts";
 import { FakeClock } from "../../support/fake-clock.ts";
-
-const flush = async (): Promise<void> => {
-  for (let i = 0; i < 5; i++) await new Promise<void>((resolve) => setImmediate(resolve));
-};
-
-/** A RestClient whose writes answer 429 (Retry-After: 1) `refusals` times, then succeed. */
-function refusingRest(clock: FakeClock, refusals: number) {
-  const sent: { method: string; path: string; at: number }[] = [];
-  const write = (method: string) => (path: string) => {
-    sent.push({ method, path, at: clock.monotonic() });
-    return sent.length <= refusals
-      ? Promise.reject(new KubeApiError(method, path, 429, "{}", "1"))
-      : Promise.resolve({ metadata: { resourceVersion: "2" } });
-  };
-  const rest = { put: write("PUT"), post: write("POST"), delete: write("DELETE") };
-  return { rest: rest as unknown as RestClient, sent };
-}
+import { flush, refusingRest } from "../../support/refusing-rest.ts";
 
 describe("ServiceAccountWriter under a throttling API server", () => {
   it("ServiceAccountWriter sends the same PUT again after Retry-After and counts one success", async () => {
