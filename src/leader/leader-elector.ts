@@ -377,25 +377,44 @@ export class LeaderElector {
     });
   }
 
-  /** Hands a lease this replica holds over: holder "", duration 1 s, bounded by renewDeadline. */
+  /**
+   * Hands a lease this replica holds over: holder "", duration 1 s, bounded by renewDeadline. A renewal cut
+   * short by the stop may still have been stored, leaving this replica a version behind: on a conflict it
+   * reads the lease once and, if it still holds it, releases that version.
+   */
   private async release(): Promise<void> {
     const held = this.observed?.record;
     if (held?.holderIdentity !== this.identity) return;
     const now = new Date(this.clock.now());
-    const released: LeaderElectionRecord = {
+    const released = (leaseTransitions: number): LeaderElectionRecord => ({
       holderIdentity: "",
       leaseDurationSeconds: 1,
       acquireTime: now,
       renewTime: now,
-      leaseTransitions: held.leaseTransitions,
-    };
+      leaseTransitions,
+    });
     const deadline = new AbortController();
     const timer = this.clock.setTimeout(() => {
       deadline.abort(new Error(`${this.lock.describe()}: no answer within ${this.renewDeadlineMs} ms`));
     }, this.renewDeadlineMs);
+    const bounds = { timeoutMs: this.renewDeadlineMs, signal: deadline.signal };
     try {
-      const bounds = { timeoutMs: this.renewDeadlineMs, signal: deadline.signal };
-      this.setObserved(await bounded(this.lock.update(released, bounds), bounds.signal));
+      try {
+        this.setObserved(
+          await bounded(this.lock.update(released(held.leaseTransitions), bounds), bounds.signal),
+        );
+      } catch (err) {
+        if (!(err instanceof LockConflictError)) throw err;
+        const current = await bounded(this.lock.get(bounds), bounds.signal);
+        if (current?.record.holderIdentity !== this.identity) {
+          this.log.info({ holder: current?.record.holderIdentity }, "the lease moved on before the release");
+          return;
+        }
+        this.log.debug("the lease changed since the last renewal seen; releasing the version read");
+        this.setObserved(
+          await bounded(this.lock.update(released(current.record.leaseTransitions), bounds), bounds.signal),
+        );
+      }
       this.log.info("released the lease");
     } catch (err) {
       this.log.warn({ err }, "releasing the lease failed; peers take over when it expires");

@@ -346,6 +346,35 @@ void describe("LeaderElector", () => {
       assert.equal(await endedWith(a, "stopped"), true);
     });
 
+    void it("releases even when a renewal cut short by the stop was stored (a version behind)", async () => {
+      const w = new World();
+      const a = await w.campaign(w.candidate("a"));
+      const b = await w.campaign(w.candidate("b"));
+      // The next renewal reaches the store, but its answer never comes back before the stop.
+      a.lock.failNext("update", "stored-then-hang");
+      await w.advance(2000);
+      const renewals = w.store.writes.length;
+      assert.ok(renewals >= 2, "the renewal was stored");
+      a.stop.abort();
+      await flush();
+      assert.equal(await endedWith(a, "stopped"), true);
+      assert.equal(w.store.current()?.holderIdentity, "", "released although the first release conflicted");
+      assert.equal(w.store.current()?.leaseDurationSeconds, 1);
+      assert.equal(a.lock.count("get") >= 2, true, "read the lease again after the conflict");
+      await w.advance(2000);
+      assert.equal(b.elector.isLeader(), true, "a peer takes the released lease without waiting for expiry");
+    });
+
+    void it("does not release a lease that moved on to a peer meanwhile", async () => {
+      const w = new World();
+      const a = await w.campaign(w.candidate("a"));
+      w.store.put(w.record("b"));
+      a.stop.abort();
+      await flush();
+      assert.equal(await endedWith(a, "stopped"), true);
+      assert.equal(w.store.current()?.holderIdentity, "b", "the peer's lease is left alone");
+    });
+
     void it("survives a failed release", async () => {
       const w = new World();
       const a = await w.campaign(w.candidate("a"));

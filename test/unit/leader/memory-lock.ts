@@ -12,9 +12,12 @@ type Op = "get" | "create" | "update";
 /**
  * How a call fails: "error" rejects with an API-like error, "conflict" with LockConflictError, "hang" never
  * answers until its bounds' signal aborts, "hang-ignoring-signal" never answers at all, "no-namespace" with
- * LockNamespaceNotFoundError (a create into a namespace that does not exist).
+ * LockNamespaceNotFoundError (a create into a namespace that does not exist), "stored-then-hang" (update
+ * only) stores the write but never answers until the signal aborts, as when a request is cut off after the API
+ * server committed it: the client is left a version behind.
  */
-export type Fault = "error" | "conflict" | "hang" | "hang-ignoring-signal" | "no-namespace";
+export type Fault =
+  "error" | "conflict" | "hang" | "hang-ignoring-signal" | "no-namespace" | "stored-then-hang";
 
 interface Stored {
   readonly record: LeaderElectionRecord;
@@ -128,10 +131,17 @@ export class MemoryLock implements LeaderLock {
   }
 
   update(record: LeaderElectionRecord, bounds: CallBounds): Promise<ObservedLease> {
-    return this.call("update", bounds, () => {
-      if (this.lastVersion === undefined) throw new Error("update before get or create");
-      return this.remember(this.store.compareAndSwap(record, this.lastVersion));
-    });
+    return this.call(
+      "update",
+      bounds,
+      () => {
+        if (this.lastVersion === undefined) throw new Error("update before get or create");
+        return this.remember(this.store.compareAndSwap(record, this.lastVersion));
+      },
+      () => {
+        if (this.lastVersion !== undefined) this.store.compareAndSwap(record, this.lastVersion);
+      },
+    );
   }
 
   private remember(lease: ObservedLease): ObservedLease {
@@ -139,7 +149,7 @@ export class MemoryLock implements LeaderLock {
     return lease;
   }
 
-  private async call<T>(op: Op, bounds: CallBounds, answer: () => T): Promise<T> {
+  private async call<T>(op: Op, bounds: CallBounds, answer: () => T, storeOnly?: () => void): Promise<T> {
     this.calls.push({ op, bounds });
     assert(
       Number.isInteger(bounds.timeoutMs) && bounds.timeoutMs > 0,
@@ -157,17 +167,24 @@ export class MemoryLock implements LeaderLock {
         throw new LockConflictError(`${op}: HTTP 409 Conflict`);
       case "no-namespace":
         throw new LockNamespaceNotFoundError("test", `${op}: namespace test does not exist`);
+      case "stored-then-hang":
+        assert(storeOnly !== undefined, `${op} cannot store without answering`);
+        storeOnly();
+        return hangUntilAborted(op, bounds);
       case "hang":
-        return new Promise<T>((_, reject) => {
-          const { signal } = bounds;
-          signal?.addEventListener("abort", () => {
-            reject(new Error(`${op}: aborted`));
-          });
-        });
+        return hangUntilAborted(op, bounds);
       case "hang-ignoring-signal":
         return new Promise<T>(() => undefined);
     }
   }
+}
+
+function hangUntilAborted<T>(op: Op, bounds: CallBounds): Promise<T> {
+  return new Promise<T>((_, reject) => {
+    bounds.signal?.addEventListener("abort", () => {
+      reject(new Error(`${op}: aborted`));
+    });
+  });
 }
 
 function assert(condition: boolean, message: string): asserts condition {
