@@ -187,6 +187,14 @@ async function startReplica(): Promise<Replica> {
   return replica;
 }
 
+/** A replica's last log lines about the lease (what it did at a release that did not come). */
+function leaseLogOf(r: Replica): string[] {
+  return r.proc
+    .logs()
+    .filter((line) => /lease|leader|leading|shutting down|stopped/i.test(line))
+    .slice(-15);
+}
+
 function live(): Replica[] {
   return replicas.filter((r) => r.exitedAt === undefined);
 }
@@ -384,6 +392,10 @@ describe("leader election: three replicas, one Lease", { timeout: 180_000 }, () 
       timeoutMs: 5_000,
       intervalMs: 20,
       message: "the released Lease (holder '')",
+    }).catch((err: unknown) => {
+      throw new Error(
+        `${err instanceof Error ? err.message : String(err)}; ${old.name}'s last lease log lines:\n${leaseLogOf(old).join("\n")}`,
+      );
     });
     assert.equal(released.leaseDurationSeconds, 1, "the released Lease lasts 1 s");
     const term = await waitFor(() => lease.terms().find((t) => t.start.rv > released.rv && t.holder !== ""), {
