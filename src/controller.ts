@@ -120,6 +120,7 @@ export class Controller {
         metrics.kubeApiThrottled.inc({ operation });
       },
     });
+    metrics.observeWriteRate(() => limiter.rate);
     const queue = (this.queue = new RateLimitingQueue({
       name: CONTROLLER_NAME,
       clock,

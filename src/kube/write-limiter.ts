@@ -3,14 +3,18 @@ import { sleep, type Clock } from "../clock.ts";
 import { TokenBucket } from "../token-bucket.ts";
 import { throttleOf } from "./throttle.ts";
 
-/** What a write is, for the throttle metric and log (eatr_kube_api_throttled_total{operation}). */
-export type WriteKind =
-  | "secret_create"
-  | "secret_update"
-  | "secret_delete"
-  | "event_create"
-  | "event_patch"
-  | "service_account_update";
+/** Every kind of write, for the throttle metric and log (eatr_kube_api_throttled_total{operation}). */
+export const WRITE_KINDS = [
+  "secret_create",
+  "secret_update",
+  "secret_delete",
+  "event_create",
+  "event_patch",
+  "service_account_update",
+] as const;
+
+/** What a write is. */
+export type WriteKind = (typeof WRITE_KINDS)[number];
 
 export interface WriteLimiterLogger {
   warn(obj: object, msg: string): void;

@@ -1,4 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Registry } from "prom-client";
+import { WRITE_KINDS } from "../kube/write-limiter.ts";
 import { PairCounter } from "./pair-counter.ts";
 
 /** The state of one informer, read when metrics are scraped. */
@@ -29,6 +30,7 @@ export class ControllerMetrics {
   readonly pullSecretConflicts: Counter<"namespace" | "reason">;
   readonly serviceAccountUpdates: Counter<"operation" | "result">;
   readonly kubeApiThrottled: Counter<"operation">;
+  readonly kubeApiWriteRate: Gauge;
   readonly credentialErrors: Counter<"registry" | "reason">;
   readonly credentialsProblem: Gauge<"registry" | "reason">;
   readonly informerSynced: Gauge<"informer">;
@@ -36,6 +38,7 @@ export class ControllerMetrics {
   readonly informerWatchErrors: Counter<"informer">;
   readonly informerRelists: Counter<"informer">;
   private informerStates: () => readonly InformerState[] = () => [];
+  private writeRate: (() => number) | undefined;
 
   constructor(registry: Registry = new Registry()) {
     this.registry = registry;
@@ -106,6 +109,18 @@ export class ControllerMetrics {
       help: "Writes the API server answered with HTTP 429 (API Priority and Fairness), by operation (secret_create, secret_update, secret_delete, event_create, event_patch, service_account_update); each is sent again after Retry-After while every writer slows down.",
       labelNames: ["operation"],
       registers,
+    });
+    // Every operation from the start: a dashboard or an alert on rate(...) sees 0, not "no data".
+    for (const operation of WRITE_KINDS) this.kubeApiThrottled.inc({ operation }, 0);
+    const writeRate = () => this.writeRate?.();
+    this.kubeApiWriteRate = new Gauge({
+      name: "eatr_kube_api_write_rate",
+      help: "Writes per second the API server may receive from eatr now: -kube-api-qps, or less while it backs off after HTTP 429s.",
+      registers,
+      collect() {
+        const rate = writeRate();
+        if (rate !== undefined) this.set(rate);
+      },
     });
     this.credentialErrors = new Counter({
       name: "eatr_credential_errors_total",
@@ -209,5 +224,10 @@ export class ControllerMetrics {
   /** Tells the informer gauges where to read their state at scrape time. */
   observeInformers(states: () => readonly InformerState[]): void {
     this.informerStates = states;
+  }
+
+  /** Tells eatr_kube_api_write_rate where to read the write limiter's rate at scrape time. */
+  observeWriteRate(rate: () => number): void {
+    this.writeRate = rate;
   }
 }

@@ -80,6 +80,7 @@ const NON_ZERO: Record<string, string[]> = {
   "Pull secret writes by operation and result": ["A"],
   "Conflicts by namespace and reason": ["A"],
   "Credential problems": ["A"],
+  "API server throttling": ["B"],
   "Reconciles by result": ["A"],
   "Reconcile duration": ["A", "B"],
   Leaders: ["A"],

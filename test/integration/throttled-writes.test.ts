@@ -2,7 +2,8 @@
  * The API server says "slow down" (HTTP 429 with Retry-After, as API Priority and Fairness does): eatr,
  * talking to the real kube-apiserver through a proxy that refuses the first pull secret writes with 429 and
  * `Retry-After: 2`, waits at least that long before each new attempt, sends the same write again until it
- * passes, counts every 429 in eatr_kube_api_throttled_total and logs each backoff step once.
+ * passes, counts every 429 in eatr_kube_api_throttled_total, lowers eatr_kube_api_write_rate meanwhile and
+ * logs each backoff step once.
  */
 import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -73,11 +74,26 @@ describe("pull secret writes answered 429 with Retry-After", () => {
       hostNamespace: hostNs,
       extraArgs: ["-config-file-path", await proxy.kubeconfig(dir), "-leader-elect=false"],
     });
+    const fullRate = await controller.metric("eatr_kube_api_write_rate");
+    assert.ok(fullRate > 0, `the write rate starts at -kube-api-qps (${fullRate})`);
     await createLabelledNamespace(core, namespace, [host]);
 
-    const secret = await waitFor(() => readSecret(core, namespace, host), {
+    // The limit is sampled while the writes are refused: it drops, then comes back once they pass.
+    let lowest = fullRate;
+    const secret = await waitFor(
+      async () => {
+        lowest = Math.min(lowest, await controller.metric("eatr_kube_api_write_rate"));
+        return readSecret(core, namespace, host);
+      },
+      { timeoutMs: 60_000, message: `the pull secret in ${namespace}, written after ${REFUSED} refusals` },
+    );
+    assert.ok(
+      lowest < fullRate,
+      `eatr_kube_api_write_rate fell below ${fullRate} while refused (lowest ${lowest})`,
+    );
+    await waitFor(async () => (await controller.metric("eatr_kube_api_write_rate")) === fullRate, {
       timeoutMs: 60_000,
-      message: `the pull secret in ${namespace}, written after ${REFUSED} refusals`,
+      message: `eatr_kube_api_write_rate back at ${fullRate} after the 429s`,
     });
     assert.equal(decodePullSecret(secret).password, ecr.lastToken(key.accessKeyId)?.password);
 
