@@ -209,6 +209,23 @@ export class TokenCache {
     return this.entries.get(registryHost)?.token;
   }
 
+  /**
+   * While the registry has no usable token and ECR may not be called yet (a failure backoff, or an expired
+   * token under the refresh floor): how many ms until it may. Undefined otherwise (a token, a call in
+   * flight, or nothing holding the next call back).
+   */
+  unavailableForMs(registryHost: string): number | undefined {
+    const entry = this.entries.get(registryHost);
+    if (!entry || this.closed || entry.inflight) return undefined;
+    const now = this.o.clock.now();
+    if (this.usable(entry.token, now)) return undefined;
+    const until = Math.max(
+      entry.failures > 0 ? entry.retryAtMs : 0,
+      entry.token === undefined ? 0 : entry.token.fetchedAtMs + this.o.minRefreshIntervalMs,
+    );
+    return until > now ? until - now : undefined;
+  }
+
   /** Forgets a registry's token and backoff (its credentials changed or were deleted); aborts its call. */
   invalidate(registryHost: string): void {
     const entry = this.entries.get(registryHost);

@@ -58,6 +58,8 @@ export interface Tokens {
   prime(registryHost: string, token: RecordedToken, credentialsVersion: string): boolean;
   /** A usable token, or throws (TokenPendingError while the first one is being fetched). */
   get(registry: RegistryHost, credentials: AwsCredentials, credentialsVersion: string): Promise<CachedToken>;
+  /** After get threw: ms until ECR may be called again for the registry (its failure backoff), if that is why. */
+  unavailableForMs(registryHost: string): number | undefined;
 }
 
 export interface ReconcileEvents {
@@ -120,6 +122,9 @@ export class ReconcileError extends Error {
 /** Stop reconciling this namespace: it is being deleted. */
 const TERMINATING = Symbol("terminating");
 type Step = { requeueAfterMs?: number } | typeof TERMINATING | undefined;
+
+/** The earliest a namespace waiting out its registry's ECR backoff is looked at again. */
+const MIN_TOKEN_RETRY_MS = 1_000;
 
 /** How soon a namespace whose cache was found behind the API server is looked at again. */
 const STALE_CACHE_REQUEUE_MS = 5_000;
@@ -259,9 +264,20 @@ export class NamespaceReconciler {
     } catch (err) {
       // The first token is being fetched: this worker does not wait for ECR; the namespace is queued
       // again when the fetch settles.
-      if (!(err instanceof TokenPendingError)) throw err;
-      this.o.logger.debug(log, "token being fetched; requeued when it arrives");
-      return undefined;
+      if (err instanceof TokenPendingError) {
+        this.o.logger.debug(log, "token being fetched; requeued when it arrives");
+        return undefined;
+      }
+      // The registry's ECR call failed and backs off: a registry-wide problem, logged and raised as an
+      // Event once for the registry (TokenReporter). Each namespace failing too would log it once per
+      // namespace and per queue retry; it waits for the registry's next call instead.
+      const waitMs = this.o.tokens.unavailableForMs(registry.host);
+      if (waitMs === undefined) throw err;
+      this.o.logger.debug(
+        { ...log, err: err instanceof Error ? err.message : String(err), retryInMs: Math.round(waitMs) },
+        "no token for the registry until its next ECR call; requeued then",
+      );
+      return { requeueAfterMs: Math.max(waitMs, MIN_TOKEN_RETRY_MS) };
     }
     const desired = buildPullSecret({
       namespace,

@@ -266,6 +266,10 @@ describe("TokenCache", () => {
     clock.advance(5_000);
     await assert.rejects(cache.get(registry, creds, "v1"), /expired at .*ECR is called again at/);
     assert.equal(provider.calls.length, 1, "the floor holds");
+    const wait = cache.unavailableForMs(registry.host);
+    assert.ok(wait !== undefined && wait > 0, `no token until the floor passes (${wait} ms)`);
+    clock.advance(wait);
+    assert.equal(cache.unavailableForMs(registry.host), undefined, "the floor has passed");
   });
 
   it("treats a missing expiresAt as living one renewal interval", async () => {
@@ -286,7 +290,15 @@ describe("TokenCache", () => {
     assert.deepEqual(settled, [registry.host], "onSettled for a failure too");
     await assert.rejects(cache.get(registry, creds, "v1"), /slow down/);
     assert.equal(provider.calls.length, 1, "no call during the backoff");
-    clock.advance(1000);
+    assert.equal(
+      cache.unavailableForMs(registry.host),
+      1000,
+      "the backoff's length, for the callers' requeue",
+    );
+    clock.advance(400);
+    assert.equal(cache.unavailableForMs(registry.host), 600);
+    assert.equal(cache.unavailableForMs("other.dkr.ecr.eu-west-1.amazonaws.com"), undefined);
+    clock.advance(600);
     assert.deepEqual(due, [registry.host], "the end of the backoff re-queues the registry's users");
     await pending();
     assert.equal(provider.calls.length, 2);
@@ -297,9 +309,11 @@ describe("TokenCache", () => {
     assert.equal(provider.calls.length, 2, "second backoff is twice as long");
     clock.advance(1);
     await pending();
+    assert.equal(cache.unavailableForMs(registry.host), undefined, "a call in flight: nothing to wait out");
     provider.last().resolve(token(3));
     await flush();
     assert.equal((await cache.get(registry, creds, "v1")).authorizationToken, token(3).authorizationToken);
+    assert.equal(cache.unavailableForMs(registry.host), undefined, "a usable token");
     assert.equal(provider.calls.length, 3);
     assert.equal(settled.length, 3, "once per settled call");
   });

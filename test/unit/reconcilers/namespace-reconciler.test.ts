@@ -310,7 +310,7 @@ describe("NamespaceReconciler", () => {
     assert.deepEqual(t.writer.writes, [`create team-a/${A}`], "the existing pull secret is kept");
   });
 
-  it("throws for ECR failures (to be retried) without touching the existing secret or other registries", async () => {
+  it("waits out a registry's ECR backoff without an error or a write, then writes the new token", async () => {
     const t = setup();
     t.addCredentials(A);
     t.addCredentials(B, "other-secret");
@@ -319,17 +319,45 @@ describe("NamespaceReconciler", () => {
     t.addCredentials(A, "rotated"); // new credentials version: the cached token is not used
     t.addNamespace("team-a", { [A]: "true", [B]: "true" });
     t.provider.fail = Object.assign(new Error("Rate exceeded"), { name: "ThrottlingException" });
-    await assert.rejects(
-      t.run("team-a"),
-      (err: unknown) => err instanceof ReconcileError && /Rate exceeded/.test(err.message),
+    // The failure is the registry's (TokenReporter logs it and raises its Event once): the namespace is
+    // looked at again when ECR may be called again, not retried as an error of its own.
+    const result = await t.run("team-a");
+    assert.ok(
+      result?.requeueAfterMs !== undefined && result.requeueAfterMs >= 1_000,
+      `requeued after the registry's backoff: ${JSON.stringify(result)}`,
     );
-    assert.deepEqual(t.writer.writes, [`create team-a/${A}`]);
+    assert.equal(t.provider.calls.filter((c) => c.credentials.secretAccessKey === "rotated").length, 1);
+    assert.deepEqual(t.writer.writes, [`create team-a/${A}`], "the existing secret is kept");
+    // When the backoff is over and ECR answers, the requeued reconcile writes the new token.
+    t.provider.fail = undefined;
+    t.clock.advance(result.requeueAfterMs);
+    await t.run("team-a");
+    assert.deepEqual(t.writer.writes.slice(1).sort(), [`create team-a/${B}`, `update team-a/${A}`]);
     for (const line of [...t.logs, ...t.events.map((e) => e.message)]) {
       assert.ok(
         !line.includes("s3cr3t") && !line.includes("rotated") && !line.includes("pw-"),
         `no secret in: ${line}`,
       );
     }
+  });
+
+  it("throws a ReconcileError (retried with backoff) for a failed write, and still serves the other registries", async () => {
+    const t = setup();
+    t.addCredentials(A);
+    t.addCredentials(B, "other-secret");
+    t.addNamespace("team-a", { [A]: "true" });
+    await t.run("team-a");
+    t.addCredentials(A, "rotated"); // a new token for A: its secret is updated
+    t.addNamespace("team-a", { [A]: "true", [B]: "true" });
+    t.writer.failUpdate = Object.assign(new Error("HTTP 500 etcdserver: request timed out"), {
+      statusCode: 500,
+    });
+    await assert.rejects(
+      t.run("team-a"),
+      (err: unknown) =>
+        err instanceof ReconcileError && err.message.includes(`update secret team-a/${A} failed: HTTP 500`),
+    );
+    assert.ok(t.writer.writes.includes(`create team-a/${B}`), "B is served in the same reconcile");
   });
 
   it("re-mints when the credentials change and updates in place", async () => {
@@ -506,6 +534,7 @@ describe("NamespaceReconciler", () => {
     const pending: Tokens = {
       peek: () => undefined,
       prime: () => false,
+      unavailableForMs: () => undefined,
       get: (registry) =>
         registry.host === A
           ? Promise.reject(new TokenPendingError(`token for ${A} is being fetched`))
