@@ -420,13 +420,17 @@ export class NamespaceReconciler {
     return priming;
   }
 
-  /** Carries out a verdict. */
+  /**
+   * Carries out a verdict. A write that finds the secret other than the cache said (a create answered 409,
+   * an update answered 404) decides once more from what the API server has; `again` stops a second round.
+   */
   private async apply(
     ns: V1Namespace,
     registry: string,
     verdict: Verdict,
     desired?: V1Secret,
     actual?: V1Secret,
+    again = false,
   ): Promise<Step> {
     const namespace = ns.metadata?.name ?? "";
     const log = { namespace, registry, verdict: verdict.kind };
@@ -439,10 +443,10 @@ export class NamespaceReconciler {
           try {
             await this.o.writer.create(verdict.secret);
           } catch (err) {
-            if (statusOf(err) !== 409 || desired === undefined) throw err;
+            if (statusOf(err) !== 409 || desired === undefined || again) throw err;
             // A secret of that name exists but is not in our cache: ours but not yet seen, or someone else's.
             const existing = await this.read(namespace, registry);
-            return await this.apply(ns, registry, decide(desired, existing), desired, existing);
+            return await this.apply(ns, registry, decide(desired, existing), desired, existing, true);
           }
           this.o.observer?.written?.(namespace, registry, "create");
           return undefined;
@@ -450,6 +454,12 @@ export class NamespaceReconciler {
           try {
             await this.o.writer.update(verdict.secret);
           } catch (err) {
+            if (statusOf(err) === 404 && desired !== undefined && !again) {
+              // Deleted after our cache saw it (by hand; its watch event is still on the way): write it anew
+              // now rather than fail until the cache catches up.
+              this.o.logger.debug(log, "pull secret deleted meanwhile; creating it again");
+              return await this.apply(ns, registry, decide(desired, undefined), desired, undefined, true);
+            }
             // Made immutable after our cache saw it: the same as finding it so.
             if (!isImmutableRefusal(err)) throw err;
             this.conflict(ns, actual ?? verdict.secret, "immutable");

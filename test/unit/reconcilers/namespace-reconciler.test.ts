@@ -47,6 +47,8 @@ class FakeWriter implements PullSecretWriter {
   private readonly ours = new WeakSet<V1Secret>();
   /** When set, every update is refused with this error. */
   failUpdate: Error | undefined;
+  /** Secrets deleted on the server while the cache still shows them: their next update answers 404. */
+  goneOnServer = new Set<string>();
   private rv = 1;
   create(secret: V1Secret): Promise<void> {
     const key = `${secret.metadata?.namespace ?? ""}/${secret.metadata?.name ?? ""}`;
@@ -64,6 +66,10 @@ class FakeWriter implements PullSecretWriter {
     const key = `${secret.metadata?.namespace ?? ""}/${secret.metadata?.name ?? ""}`;
     this.writes.push(`update ${key}`);
     if (this.failUpdate) return Promise.reject(this.failUpdate);
+    if (this.goneOnServer.delete(key)) {
+      this.secrets.delete(key);
+      return Promise.reject(Object.assign(new Error("HTTP 404 NotFound"), { code: 404 }));
+    }
     const stored = { ...secret, metadata: { ...secret.metadata, resourceVersion: String(this.rv++) } };
     this.secrets.set(key, stored);
     this.ours.add(stored);
@@ -358,6 +364,18 @@ describe("NamespaceReconciler", () => {
         err instanceof ReconcileError && err.message.includes(`update secret team-a/${A} failed: HTTP 500`),
     );
     assert.ok(t.writer.writes.includes(`create team-a/${B}`), "B is served in the same reconcile");
+  });
+
+  it("creates a pull secret again at once when its update finds it deleted (the cache had not seen the delete)", async () => {
+    const t = setup();
+    t.addCredentials(A);
+    t.addNamespace("team-a", { [A]: "true" });
+    await t.run("team-a");
+    t.addCredentials(A, "rotated"); // a new token: the secret is updated
+    t.writer.goneOnServer.add(`team-a/${A}`);
+    await t.run("team-a");
+    assert.deepEqual(t.writer.writes, [`create team-a/${A}`, `update team-a/${A}`, `create team-a/${A}`]);
+    assert.ok(t.writer.secrets.has(`team-a/${A}`), "written anew, no error");
   });
 
   it("re-mints when the credentials change and updates in place", async () => {
