@@ -327,6 +327,9 @@ export class Controller {
       registry: this.o.metrics.registry,
       logger: this.o.logger,
       clock: this.clock,
+      // Halted writes (a lost lease) stop the pool too: no new reconcile starts, and the ones the halt
+      // cuts short are logged as that, not as errors.
+      signal: this.writes.signal,
     });
     this.resync.start();
   }
