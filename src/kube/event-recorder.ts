@@ -22,8 +22,6 @@ export interface EventRecorderOptions {
   /** A repeat of the same event within this window is counted locally and written at most once per window. */
   readonly aggregateWindowMs?: number;
   readonly timeoutMs?: number;
-  /** Aborting it ends writes in flight and waits for the limit or a Retry-After (shutdown). */
-  readonly signal?: AbortSignal;
 }
 
 interface Recent {
@@ -39,8 +37,8 @@ interface Recent {
  * Recording never throws and never blocks the caller on the API server.
  */
 export class EventRecorder {
-  private readonly o: Required<Omit<EventRecorderOptions, "logger" | "limiter" | "signal">> &
-    Pick<EventRecorderOptions, "logger" | "limiter" | "signal">;
+  private readonly o: Required<Omit<EventRecorderOptions, "logger" | "limiter">> &
+    Pick<EventRecorderOptions, "logger" | "limiter">;
   private readonly recent = new Map<string, Recent>();
   private seq = 0;
 
@@ -80,7 +78,7 @@ export class EventRecorder {
             namespace: recent.namespace,
             body: { count: recent.count, lastTimestamp: now as unknown as Date },
           },
-          callOptions(this.o.timeoutMs, "application/merge-patch+json", this.o.signal),
+          callOptions(this.o.timeoutMs, "application/merge-patch+json"),
         ),
       );
       return;
@@ -111,14 +109,15 @@ export class EventRecorder {
             reportingInstance: this.o.instance,
           },
         },
-        callOptions(this.o.timeoutMs, undefined, this.o.signal),
+        callOptions(this.o.timeoutMs),
       ),
     );
   }
 
   /** One write under the shared limit (a 429 waited out and sent again), or straight away without one. */
   private async limited<T>(kind: WriteKind, send: () => Promise<T>): Promise<T> {
-    return this.o.limiter === undefined ? send() : this.o.limiter.run(kind, send, this.o.signal);
+    // No abort signal: an Event recorded at a lost lease or shutdown (the one that says so) still goes out.
+    return this.o.limiter === undefined ? send() : this.o.limiter.run(kind, send);
   }
 
   private prune(nowMs: number): void {
