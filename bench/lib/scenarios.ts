@@ -371,12 +371,7 @@ export async function ceiling(env: Env, p: Params, names: readonly string[]): Pr
   } finally {
     tracker.stop();
     // Not timed: remove them so later scenarios run against the same objects as a real cluster would hold.
-    await forEachLimit(names, p.setupConcurrency, async (namespace) => {
-      await env.kube.request(
-        "DELETE",
-        `/api/v1/namespaces/${namespace}/secrets?labelSelector=${encodeURIComponent(`${CEILING_LABEL}=true`)}`,
-      );
-    }).catch((err: unknown) => {
+    await deleteLabelledSecrets(env, p, names, `${CEILING_LABEL}=true`).catch((err: unknown) => {
       p.log(`removing the ceiling secrets failed: ${String(err)}`);
     });
   }
@@ -1021,14 +1016,24 @@ export interface DefaultsResult extends Costs, WriteCounts {
 
 const MANAGED = "app.kubernetes.io/managed-by=eatr";
 
-/** Deletes eatr's pull secrets in `names` (not timed) and waits until the bench's watch has seen them go. */
-async function deletePullSecrets(env: Env, p: Params, names: readonly string[]): Promise<void> {
+/** Deletes the secrets matching labelSelector in each of `names` (one collection DELETE per namespace). */
+async function deleteLabelledSecrets(
+  env: Env,
+  p: Params,
+  names: readonly string[],
+  labelSelector: string,
+): Promise<void> {
   await forEachLimit(names, p.setupConcurrency, async (namespace) => {
     await env.kube.request(
       "DELETE",
-      `/api/v1/namespaces/${namespace}/secrets?labelSelector=${encodeURIComponent(MANAGED)}`,
+      `/api/v1/namespaces/${namespace}/secrets?labelSelector=${encodeURIComponent(labelSelector)}`,
     );
   });
+}
+
+/** Deletes eatr's pull secrets in `names` (not timed) and waits until the bench's watch has seen them go. */
+async function deletePullSecrets(env: Env, p: Params, names: readonly string[]): Promise<void> {
+  await deleteLabelledSecrets(env, p, names, MANAGED);
   const deadline = performance.now() + 300_000;
   while (env.tracker.size() > 0) {
     if (performance.now() > deadline) throw new Error(`${env.tracker.size()} pull secrets still there`);
@@ -1155,12 +1160,7 @@ export async function baselineLoop(
     };
   } finally {
     tracker.stop();
-    await forEachLimit(names, p.setupConcurrency, async (namespace) => {
-      await env.kube.request(
-        "DELETE",
-        `/api/v1/namespaces/${namespace}/secrets?labelSelector=${encodeURIComponent(`${BASELINE_LABEL}=true`)}`,
-      );
-    }).catch((err: unknown) => {
+    await deleteLabelledSecrets(env, p, names, `${BASELINE_LABEL}=true`).catch((err: unknown) => {
       p.log(`removing the baseline-loop secrets failed: ${String(err)}`);
     });
   }
