@@ -1,6 +1,6 @@
 import { writeFile } from "node:fs/promises";
-import type { Server } from "node:http";
-import type { Socket } from "node:net";
+import { createServer, type RequestListener } from "node:http";
+import type { AddressInfo, Socket } from "node:net";
 import { join } from "node:path";
 
 /**
@@ -32,12 +32,45 @@ export async function writeProxyKubeconfig(dir: string, name: string, port: numb
   return file;
 }
 
-/** Destroys every open socket of a test proxy and stops its server. */
-export async function closeProxyServer(server: Server, sockets: Set<Socket>): Promise<void> {
-  for (const socket of sockets) socket.destroy();
-  await new Promise<void>((resolve) => {
-    server.close(() => {
+/** A test proxy's HTTP server, listening on 127.0.0.1. */
+export interface ProxyServer {
+  readonly port: number;
+  /** Destroys every open socket and stops the server. */
+  close(): Promise<void>;
+}
+
+/**
+ * Serves `handle` on a free port of 127.0.0.1, keeping every socket so that close() ends them all (a watch
+ * held open would keep server.close() waiting). onConnection is told of each TCP connection accepted.
+ */
+export async function startProxyServer(
+  handle: RequestListener,
+  onConnection?: () => void,
+): Promise<ProxyServer> {
+  const sockets = new Set<Socket>();
+  const server = createServer(handle);
+  server.on("connection", (socket: Socket) => {
+    onConnection?.();
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+    socket.on("error", () => undefined);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      server.off("error", reject);
       resolve();
     });
   });
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => {
+        server.close(() => {
+          resolve();
+        });
+      });
+    },
+  };
 }

@@ -7,11 +7,10 @@
  *
  * eatr talks to it with `kubeconfig()`: http://127.0.0.1:<port>, no credentials.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { request, type RequestOptions } from "node:https";
-import type { AddressInfo, Socket } from "node:net";
 import { KubeConfig } from "@kubernetes/client-node";
-import { closeProxyServer, writeProxyKubeconfig } from "./proxy-kubeconfig.ts";
+import { startProxyServer, writeProxyKubeconfig } from "./proxy-kubeconfig.ts";
 
 export interface ProxiedWrite {
   readonly method: string;
@@ -53,7 +52,6 @@ export async function startThrottlingProxy(
   await kc.applyToHTTPSOptions(tls);
   const writes: ProxiedWrite[] = [];
   let refused = 0;
-  const sockets = new Set<Socket>();
 
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
     const method = req.method ?? "GET";
@@ -115,23 +113,11 @@ export async function startThrottlingProxy(
     req.pipe(out);
   };
 
-  const http = createServer(handle);
-  http.on("connection", (socket: Socket) => {
-    sockets.add(socket);
-    socket.once("close", () => sockets.delete(socket));
-    socket.on("error", () => undefined);
-  });
-  await new Promise<void>((resolve, reject) => {
-    http.once("error", reject);
-    http.listen(0, "127.0.0.1", () => {
-      http.off("error", reject);
-      resolve();
-    });
-  });
-  const port = (http.address() as AddressInfo).port;
+  const proxyServer = await startProxyServer(handle);
+  const port = proxyServer.port;
   return {
     writes: () => writes,
     kubeconfig: (dir) => writeProxyKubeconfig(dir, "throttling-proxy", port),
-    close: () => closeProxyServer(http, sockets),
+    close: () => proxyServer.close(),
   };
 }

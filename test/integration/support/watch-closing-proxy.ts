@@ -8,11 +8,10 @@
  * eatr talks to it with `kubeconfig()`: http://127.0.0.1:<port>, no credentials. Close it with close(); it
  * goes with the test process anyway.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { request, type RequestOptions } from "node:https";
-import type { AddressInfo, Socket } from "node:net";
 import { KubeConfig } from "@kubernetes/client-node";
-import { closeProxyServer, writeProxyKubeconfig } from "./proxy-kubeconfig.ts";
+import { startProxyServer, writeProxyKubeconfig } from "./proxy-kubeconfig.ts";
 
 export interface WatchClosingProxy {
   readonly port: number;
@@ -45,7 +44,6 @@ export async function startWatchClosingProxy(kubeconfigPath: string): Promise<Wa
   let watches = 0;
   let connections = 0;
   let closeWatches = true;
-  const sockets = new Set<Socket>();
 
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
     requests++;
@@ -93,21 +91,10 @@ export async function startWatchClosingProxy(kubeconfigPath: string): Promise<Wa
     req.pipe(out);
   };
 
-  const http: Server = createServer(handle);
-  http.on("connection", (socket: Socket) => {
+  const proxyServer = await startProxyServer(handle, () => {
     connections++;
-    sockets.add(socket);
-    socket.once("close", () => sockets.delete(socket));
-    socket.on("error", () => undefined);
   });
-  await new Promise<void>((resolve, reject) => {
-    http.once("error", reject);
-    http.listen(0, "127.0.0.1", () => {
-      http.off("error", reject);
-      resolve();
-    });
-  });
-  const port = (http.address() as AddressInfo).port;
+  const port = proxyServer.port;
 
   return {
     port,
@@ -118,6 +105,6 @@ export async function startWatchClosingProxy(kubeconfigPath: string): Promise<Wa
       closeWatches = false;
     },
     kubeconfig: (dir) => writeProxyKubeconfig(dir, "watch-closing-proxy", port),
-    close: () => closeProxyServer(http, sockets),
+    close: () => proxyServer.close(),
   };
 }
