@@ -8,6 +8,7 @@ import type { FinalNamespace, FinalSecret, StateEntry } from "./history.ts";
 import type { LeakScanner } from "./leaks.ts";
 import { isSoakNamespace } from "./recorder.ts";
 import { keyFor } from "./schedule.ts";
+import type { KubeItem } from "./watch.ts";
 
 /** Every secret value the run has handed out so far, for the scanner. */
 export function addKnownSecrets(w: World, scanner: LeakScanner): void {
@@ -33,22 +34,10 @@ export function addKnownSecrets(w: World, scanner: LeakScanner): void {
 /** What every soak namespace holds now, with each registry's secret judged against the local ECR. */
 export async function snapshot(w: World, t: number): Promise<StateEntry> {
   const at = Date.now();
-  const nss = await w.kube.listAll<{
-    metadata?: { name?: string; labels?: Record<string, string>; deletionTimestamp?: string };
-    status?: { phase?: string };
-  }>("/api/v1/namespaces");
-  const secrets = await w.kube.listAll<{
-    metadata?: {
-      name?: string;
-      namespace?: string;
-      uid?: string;
-      resourceVersion?: string;
-      labels?: Record<string, string>;
-      annotations?: Record<string, string>;
-    };
-    type?: string;
-    data?: Record<string, string>;
-  }>("/api/v1/secrets");
+  const nss = await w.kube.listAll<KubeItem & { status?: { phase?: string } }>("/api/v1/namespaces");
+  const secrets = await w.kube.listAll<KubeItem & { type?: string; data?: Record<string, string> }>(
+    "/api/v1/secrets",
+  );
   const hosts = new Map(w.registries.map((r) => [r.host, r]));
   const namespaces: FinalNamespace[] = [];
   for (const n of nss.items) {
