@@ -58,7 +58,10 @@ export interface Tokens {
   prime(registryHost: string, token: RecordedToken, credentialsVersion: string): boolean;
   /** A usable token, or throws (TokenPendingError while the first one is being fetched). */
   get(registry: RegistryHost, credentials: AwsCredentials, credentialsVersion: string): Promise<CachedToken>;
-  /** After get threw: ms until ECR may be called again for the registry (its failure backoff), if that is why. */
+  /**
+   * After get threw: ms until ECR may be called again for the registry (its failure backoff), if that is
+   * why. The cache re-queues the registry's namespaces then (onRefreshDue), as it does when a fetch settles.
+   */
   unavailableForMs(registryHost: string): number | undefined;
 }
 
@@ -122,9 +125,6 @@ export class ReconcileError extends Error {
 /** Stop reconciling this namespace: it is being deleted. */
 const TERMINATING = Symbol("terminating");
 type Step = { requeueAfterMs?: number } | typeof TERMINATING | undefined;
-
-/** The earliest a namespace waiting out its registry's ECR backoff is looked at again. */
-const MIN_TOKEN_RETRY_MS = 1_000;
 
 /** How soon a namespace whose cache was found behind the API server is looked at again. */
 const STALE_CACHE_REQUEUE_MS = 5_000;
@@ -270,14 +270,15 @@ export class NamespaceReconciler {
       }
       // The registry's ECR call failed and backs off: a registry-wide problem, logged and raised as an
       // Event once for the registry (TokenReporter). Each namespace failing too would log it once per
-      // namespace and per queue retry; it waits for the registry's next call instead.
+      // namespace and per queue retry; the cache re-queues every namespace of the registry when its
+      // backoff ends, as for a fetch in flight.
       const waitMs = this.o.tokens.unavailableForMs(registry.host);
       if (waitMs === undefined) throw err;
       this.o.logger.debug(
         { ...log, err: err instanceof Error ? err.message : String(err), retryInMs: Math.round(waitMs) },
         "no token for the registry until its next ECR call; requeued then",
       );
-      return { requeueAfterMs: Math.max(waitMs, MIN_TOKEN_RETRY_MS) };
+      return undefined;
     }
     const desired = buildPullSecret({
       namespace,
